@@ -1,0 +1,121 @@
+"""Self-supervised speech encoder from a local HF-format dir (HuBERT; WavLM / wav2vec2 load the same way).
+
+Paper Sec. 3: ``hubert-large-ll60k`` whose last layer feeds the adapter. The encoder is loaded with
+``AutoModel.from_pretrained(model_dir)`` -- a downloaded ``facebook/hubert-large-ll60k`` directory or one
+made by ``espnet_speechllm.bin.make_tiny_models`` -- or built from an HF config dict (random weights).
+"""
+import logging
+import os
+from typing import Any, Dict, Optional, Tuple
+
+import torch
+import transformers
+from transformers import AutoConfig, AutoModel
+
+from espnet_speechllm.finetune import apply_finetune_scheme
+
+logger = logging.getLogger(__name__)
+# Per-shard loading bars would flood training and decoding logs.
+transformers.utils.logging.disable_progress_bar()
+
+
+def make_pad_mask_from_lengths(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """(B,) lengths -> (B, max_len) bool mask, True on valid positions."""
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+class HFSpeechEncoder(torch.nn.Module):
+    """Waveform (B, S) -> hidden states (B, T, D) and frame lengths, honouring padding.
+
+    Args:
+        model_dir: local HF dir (config.json + weights). Either this or ``hf_config``.
+        hf_config: dict for ``AutoConfig.for_model`` (needs ``model_type``), random init.
+        config_overrides: HF config fields to override after loading (e.g. ``layerdrop: 0.0``).
+        finetune: ``frozen | lora | full`` (paper Sec. 2.1).
+        lora_conf: see ``espnet_speechllm.finetune.LORA_KEYS``.
+        freeze_feature_extractor: keep the CNN waveform front-end frozen under ``full`` (common practice;
+            it is also what fairseq/HF fine-tuning recipes do).
+        normalize_waveform: zero-mean / unit-variance per utterance over its valid samples, as the
+            HuBERT-large feature extractor does (``do_normalize=True``).
+        output_layer: hidden layer to return (None = last; paper uses the last).
+    """
+
+    def __init__(
+        self,
+        model_dir: Optional[str] = None,
+        hf_config: Optional[Dict[str, Any]] = None,
+        config_overrides: Optional[Dict[str, Any]] = None,
+        finetune: str = "frozen",
+        lora_conf: Optional[Dict[str, Any]] = None,
+        freeze_feature_extractor: bool = True,
+        normalize_waveform: bool = True,
+        output_layer: Optional[int] = None,
+    ):
+        super().__init__()
+        if (model_dir is None) == (hf_config is None):
+            raise ValueError("encoder_conf: give exactly one of model_dir (local HF dir) or hf_config")
+        overrides = dict(config_overrides or {})
+        # Frozen weights that came from a dir are reloaded from it, so checkpoints may leave them out.
+        self.weights_from_dir = model_dir is not None
+        if model_dir is not None:
+            if not os.path.isfile(os.path.join(model_dir, "config.json")):
+                raise ValueError(
+                    f"encoder_conf.model_dir={model_dir!r} holds no config.json; put a local HF-format "
+                    "encoder there (e.g. a download of facebook/hubert-large-ll60k) or run stage 7"
+                )
+            config = AutoConfig.from_pretrained(model_dir, **overrides)
+            self.model = AutoModel.from_pretrained(model_dir, config=config)
+        else:
+            hf_config = dict(hf_config)
+            model_type = hf_config.pop("model_type", None)
+            if model_type is None:
+                raise ValueError("encoder_conf.hf_config needs model_type (e.g. hubert)")
+            config = AutoConfig.for_model(model_type, **hf_config, **overrides)
+            self.model = AutoModel.from_config(config)
+        if not hasattr(self.model, "_get_feat_extract_output_lengths"):
+            raise ValueError(f"encoder model_type={config.model_type!r} is not a waveform SSL encoder")
+        # Without a layer-normalized front-end, padding leaks into group norm statistics.
+        self.uses_attention_mask = getattr(config, "feat_extract_norm", "layer") == "layer"
+        self.finetune = finetune
+        self.normalize_waveform = normalize_waveform
+        self.output_layer = output_layer
+        self.model = apply_finetune_scheme(self.model, finetune, lora_conf, where="encoder_conf")
+        if finetune == "full" and freeze_feature_extractor:
+            self.model.feature_extractor.requires_grad_(False)
+        self._output_size = config.hidden_size
+
+    def output_size(self) -> int:
+        return self._output_size
+
+    def train(self, mode: bool = True):
+        # A frozen encoder stays in eval mode: no dropout, layerdrop or time masking on a model we do
+        # not update (the adapter must see what inference will see).
+        super().train(mode)
+        if self.finetune == "frozen":
+            self.model.eval()
+        return self
+
+    def _normalize(self, speech: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        n = mask.sum(dim=1, keepdim=True).clamp(min=1)  # (B, 1)
+        mean = (speech * mask).sum(dim=1, keepdim=True) / n
+        var = (((speech - mean) * mask) ** 2).sum(dim=1, keepdim=True) / n
+        return (speech - mean) / torch.sqrt(var + 1e-7) * mask
+
+    def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        mask = make_pad_mask_from_lengths(speech_lengths, speech.size(1))  # (B, S)
+        speech = speech.float()
+        if self.normalize_waveform:
+            speech = self._normalize(speech, mask)
+        else:
+            speech = speech * mask
+        attention_mask = mask.long() if self.uses_attention_mask else None
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.finetune != "frozen"):
+            out = self.model(
+                speech,
+                attention_mask=attention_mask,
+                output_hidden_states=self.output_layer is not None,
+            )
+        hidden = out.last_hidden_state if self.output_layer is None else out.hidden_states[self.output_layer]
+        lengths = self.model._get_feat_extract_output_lengths(speech_lengths).long()  # (B,)
+        lengths = lengths.clamp(max=hidden.size(1))
+        return hidden, lengths  # (B, T, D), (B,)

@@ -1,0 +1,98 @@
+"""Causal LLM from a local HF dir (vicuna-7b-v1.5 / Llama layout) with its tokenizer and prompt template."""
+import logging
+import os
+from typing import Any, Dict, Optional
+
+import torch
+import transformers
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+from espnet_speechllm.finetune import apply_finetune_scheme
+from espnet_speechllm.llm.prompt import DEFAULT_TEMPLATE, PromptTemplate
+
+logger = logging.getLogger(__name__)
+# Per-shard loading bars would flood training and decoding logs.
+transformers.utils.logging.disable_progress_bar()
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def load_tokenizer(model_dir: str):
+    if not os.path.isdir(model_dir):
+        raise ValueError(
+            f"llm_conf.model_dir={model_dir!r} does not exist; put a local HF-format LLM there "
+            "(e.g. a download of lmsys/vicuna-7b-v1.5) or run stage 7"
+        )
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if tokenizer.eos_token_id is None:
+        raise ValueError(f"tokenizer in {model_dir!r} has no EOS token")
+    return tokenizer
+
+
+class HFCausalLM(torch.nn.Module):
+    """Wraps ``AutoModelForCausalLM`` + ``AutoTokenizer`` from ``model_dir``.
+
+    Args:
+        model_dir: local HF dir holding config, weights and tokenizer (tokenizer.model or tokenizer.json).
+        random_init: build the architecture from the dir's config with random weights (benchmarks, tests).
+        config_overrides: HF config fields to override.
+        finetune: ``frozen | lora | full`` (paper Sec. 2.1); paper LoRA: r=16, alpha=16.
+        lora_conf: see ``espnet_speechllm.finetune.LORA_KEYS``.
+        prompt_template: text with one ``<speech>`` slot.
+        weight_dtype: dtype the pretrained weights are held in (bfloat16 halves a frozen 7B LLM's memory;
+            trainable LoRA weights stay float32).
+        attn_implementation: ``sdpa`` (default) or ``eager``.
+        gradient_checkpointing: recompute LLM activations in backward (memory for compute).
+    """
+
+    def __init__(
+        self,
+        model_dir: str,
+        random_init: bool = False,
+        config_overrides: Optional[Dict[str, Any]] = None,
+        finetune: str = "lora",
+        lora_conf: Optional[Dict[str, Any]] = None,
+        prompt_template: str = DEFAULT_TEMPLATE,
+        weight_dtype: str = "float32",
+        attn_implementation: str = "sdpa",
+        gradient_checkpointing: bool = False,
+    ):
+        super().__init__()
+        if weight_dtype not in DTYPES:
+            raise ValueError(f"llm_conf.weight_dtype={weight_dtype!r}; choose one of {sorted(DTYPES)}")
+        self.tokenizer = load_tokenizer(model_dir)
+        self.weights_from_dir = not random_init
+        config = AutoConfig.from_pretrained(model_dir, **(config_overrides or {}))
+        config._attn_implementation = attn_implementation
+        if random_init:
+            self.model = AutoModelForCausalLM.from_config(config, dtype=DTYPES[weight_dtype])
+        else:
+            self.model = AutoModelForCausalLM.from_pretrained(model_dir, config=config, dtype=DTYPES[weight_dtype])
+        if self.model.get_input_embeddings().num_embeddings < len(self.tokenizer):
+            raise ValueError(
+                f"{model_dir}: tokenizer has {len(self.tokenizer)} tokens but the model embeds only "
+                f"{self.model.get_input_embeddings().num_embeddings}"
+            )
+        self.finetune = finetune
+        self.model = apply_finetune_scheme(self.model, finetune, lora_conf, where="llm_conf")
+        if finetune == "lora":
+            # Trainable LoRA weights in float32 even when the frozen base is bf16 (optimizer precision).
+            for name, p in self.model.named_parameters():
+                if p.requires_grad:
+                    p.data = p.data.float()
+        if gradient_checkpointing:
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.prompt = PromptTemplate(prompt_template, self.tokenizer)
+        self.hidden_size = config.hidden_size
+        self.eos_token_id = self.tokenizer.eos_token_id
+        self.max_positions = getattr(config, "max_position_embeddings", None)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.finetune == "frozen":
+            self.model.eval()
+        return self
+
+    def embed(self, token_ids: torch.Tensor) -> torch.Tensor:
+        """(B, L) ids -> (B, L, D) input embeddings (ids < 0 are treated as padding, embedded as id 0)."""
+        return self.model.get_input_embeddings()(token_ids.clamp(min=0))

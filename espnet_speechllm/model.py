@@ -1,0 +1,164 @@
+"""SpeechLLM: speech encoder -> adapter -> LLM, trained with CE (+ matching loss), ESPnet model interface.
+
+Paper: Pham et al., "A Comprehensive Solution to Connect Speech Encoder and Large Language Model for ASR"
+(arXiv 2406.17272). LLM input per utterance (DESIGN §3):
+
+    [BOS] prompt-before | adapter(encoder(speech)) | prompt-after | transcript EOS
+
+CE is computed on the transcript tokens and EOS only. An empty transcript (non-speech, Sec. 2.3) leaves
+only EOS as the target.
+"""
+import logging
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from espnet2.torch_utils.device_funcs import force_gatherable
+from espnet2.train.abs_espnet_model import AbsESPnetModel
+
+from espnet_speechllm.adapter.abs_adapter import AbsAdapter
+from espnet_speechllm.encoder.hf_speech_encoder import HFSpeechEncoder
+from espnet_speechllm.llm.hf_causal_lm import HFCausalLM
+from espnet_speechllm.loss.matching import MatchingLoss
+
+logger = logging.getLogger(__name__)
+
+IGNORE_ID = -100
+
+
+class SpeechLLMModel(AbsESPnetModel):
+    """The paper's model. ``forward`` returns ESPnet's ``(loss, stats, weight)``.
+
+    Args:
+        encoder, adapter, llm: the three components (built by ``SpeechLLMTask.build_model``).
+        matching_loss: optional ``MatchingLoss`` (Sec. 2.2); its term is added to CE times
+            ``matching_weight``.
+        save_frozen_weights: if False (default), frozen weights that were loaded from a pretrained dir
+            are left out of checkpoints and reloaded from that dir when the model is built (a LoRA
+            checkpoint of HuBERT-large + Vicuna-7B is then tens of MB, not 14 GB).
+    """
+
+    def __init__(
+        self,
+        encoder: HFSpeechEncoder,
+        adapter: AbsAdapter,
+        llm: HFCausalLM,
+        matching_loss: Optional[MatchingLoss] = None,
+        matching_weight: float = 0.0,
+        save_frozen_weights: bool = False,
+    ):
+        super().__init__()
+        self.encoder = encoder
+        self.adapter = adapter
+        self.llm = llm
+        self.matching_loss = matching_loss
+        self.matching_weight = matching_weight
+        self.register_buffer("_before_ids", torch.tensor(llm.prompt.before_ids, dtype=torch.long), persistent=False)
+        self.register_buffer("_after_ids", torch.tensor(llm.prompt.after_ids, dtype=torch.long), persistent=False)
+        self._reloadable_keys = set()
+        if not save_frozen_weights:
+            for prefix, side in (("encoder.model.", encoder), ("llm.model.", llm)):
+                if getattr(side, "weights_from_dir", False):
+                    self._reloadable_keys.update(
+                        prefix + n for n, p in side.model.named_parameters() if not p.requires_grad
+                    )
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
+        state = super().state_dict(*args, destination=destination, prefix=prefix, keep_vars=keep_vars)
+        for key in self._reloadable_keys:
+            state.pop(prefix + key, None)
+        return state
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        result = super().load_state_dict(state_dict, strict=False, assign=assign)
+        missing = [k for k in result.missing_keys if k not in self._reloadable_keys]
+        if strict and (missing or result.unexpected_keys):
+            raise RuntimeError(
+                f"checkpoint does not fit the model built from the config: missing {missing[:5]} "
+                f"({len(missing)} in all), unexpected {result.unexpected_keys[:5]} "
+                f"({len(result.unexpected_keys)} in all)"
+            )
+        return result
+
+    # ------------------------------------------------------------------ pieces
+    def encode_speech(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(B, S) waveform -> (B, T', D_llm) adapter output and its lengths."""
+        hidden, lengths = self.encoder(speech, speech_lengths)  # (B, T, D_enc)
+        out, out_lengths = self.adapter(hidden, lengths)  # (B, T', D_llm)
+        return out, out_lengths
+
+    def _prompt_embeddings(self, dtype: torch.dtype) -> Tuple[torch.Tensor, torch.Tensor]:
+        return self.llm.embed(self._before_ids).to(dtype), self.llm.embed(self._after_ids).to(dtype)
+
+    def build_prefix(self, speech_emb: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """LEFT-padded ``[BOS] before speech after`` embeddings (B, P, D) and attention mask (B, P) for decoding."""
+        dtype = self.llm.model.get_input_embeddings().weight.dtype
+        before, after = self._prompt_embeddings(dtype)
+        rows = [torch.cat([before, speech_emb[i, : speech_lengths[i]].to(dtype), after]) for i in range(len(speech_emb))]
+        return _pad_rows(rows, left=True)
+
+    def build_training_inputs(
+        self, speech_emb: torch.Tensor, speech_lengths: torch.Tensor, text: torch.Tensor, text_lengths: torch.Tensor,
+        text_emb: torch.Tensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """RIGHT-padded inputs (B, L, D), attention mask (B, L) and next-token labels (B, L)."""
+        dtype = text_emb.dtype
+        before, after = self._prompt_embeddings(dtype)
+        eos = self.llm.embed(torch.tensor([self.llm.eos_token_id], device=text.device)).to(dtype)  # (1, D)
+        rows, labels = [], []
+        for i in range(len(speech_emb)):
+            n_text = int(text_lengths[i])
+            rows.append(torch.cat([before, speech_emb[i, : speech_lengths[i]].to(dtype), after, text_emb[i, :n_text], eos]))
+            # Position p predicts token p+1: the last prompt position predicts the first transcript token.
+            n_prompt = before.size(0) + int(speech_lengths[i]) + after.size(0)
+            label = torch.full((rows[-1].size(0),), IGNORE_ID, dtype=torch.long, device=text.device)
+            label[n_prompt - 1 : n_prompt - 1 + n_text] = text[i, :n_text]
+            label[n_prompt - 1 + n_text] = self.llm.eos_token_id
+            labels.append(label)
+        inputs, mask = _pad_rows(rows, left=False)
+        return inputs, mask, torch.nn.utils.rnn.pad_sequence(labels, batch_first=True, padding_value=IGNORE_ID)
+
+    # ------------------------------------------------------------------ ESPnet interface
+    def forward(
+        self, speech: torch.Tensor, speech_lengths: torch.Tensor, text: torch.Tensor, text_lengths: torch.Tensor,
+        **kwargs,
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
+        batch_size = speech.size(0)
+        text = text[:, : int(text_lengths.max())] if text.size(1) else text
+        speech_emb, speech_lengths_out = self.encode_speech(speech, speech_lengths)  # (B, T', D)
+        text_emb = self.llm.embed(text)  # (B, L, D)
+        inputs, mask, labels = self.build_training_inputs(speech_emb, speech_lengths_out, text, text_lengths, text_emb)
+
+        # Run the decoder stack, then the LM head only where there is a target (saves the (B, L, V) logits).
+        hidden = self.llm.model.get_decoder()(inputs_embeds=inputs, attention_mask=mask).last_hidden_state  # (B, L, D)
+        target_pos = labels != IGNORE_ID  # (B, L)
+        logits = self.llm.model.get_output_embeddings()(hidden[target_pos])  # (N, V)
+        targets = labels[target_pos]  # (N,)
+        loss_ce = F.cross_entropy(logits.float(), targets)
+        acc = (logits.argmax(-1) == targets).float().mean()
+
+        stats = {"loss_ce": loss_ce.detach(), "acc": acc.detach()}
+        loss = loss_ce
+        if self.matching_loss is not None and bool((text_lengths > 0).any()):
+            match = self.matching_loss(speech_emb, speech_lengths_out, text_emb, text_lengths)
+            loss = loss + self.matching_weight * match["loss"]
+            stats.update(loss_match=match["loss"].detach(), match_mse=match["mse"], match_cos=match["cos"])
+        stats["loss"] = loss.detach()
+        loss, stats, weight = force_gatherable((loss, stats, batch_size), loss.device)
+        return loss, stats, weight
+
+    def collect_feats(self, speech: torch.Tensor, speech_lengths: torch.Tensor, **kwargs) -> Dict[str, torch.Tensor]:
+        return {"feats": speech, "feats_lengths": speech_lengths}
+
+
+def _pad_rows(rows: List[torch.Tensor], left: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Stack (L_i, D) rows into (B, L, D) with zeros and a (B, L) long attention mask."""
+    max_len = max(r.size(0) for r in rows)
+    out = rows[0].new_zeros((len(rows), max_len, rows[0].size(1)))
+    mask = torch.zeros((len(rows), max_len), dtype=torch.long, device=rows[0].device)
+    for i, r in enumerate(rows):
+        sl = slice(max_len - r.size(0), max_len) if left else slice(0, r.size(0))
+        out[i, sl] = r
+        mask[i, sl] = 1
+    return out, mask

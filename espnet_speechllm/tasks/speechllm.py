@@ -1,0 +1,195 @@
+"""SpeechLLMTask: ESPnet ``AbsTask`` for encoder -> adapter -> LLM ASR, trained by ESPnet's ``Trainer``.
+
+YAML layout (one file = one experiment):
+
+    encoder: hubert            encoder_conf: {model_dir: ..., finetune: lora, lora_conf: {...}}
+    adapter: conv1d_mlp        adapter_conf: {downsample_rate: 5, hidden_size: 2048}
+    llm: hf_causal_lm          llm_conf: {model_dir: ..., finetune: lora, lora_conf: {...}, prompt_template: ...}
+    matching_loss_conf: {weight: 1.0, mse_weight: 1.0, cos_weight: 1.0}
+    text_case: keep
+
+Note: ESPnet's generic ``--adapter``/``--adapter_conf`` options (its own LoRA/Houlsby fine-tuning of ESPnet
+models) are replaced here by the paper's speech adapter; this task does its fine-tuning through
+``encoder_conf.finetune`` / ``llm_conf.finetune``.
+"""
+import argparse
+import inspect
+import json
+import logging
+import os
+from typing import Any, Callable, Collection, Dict, List, Optional, Tuple, Type
+
+import numpy as np
+import torch
+from espnet2.tasks.abs_task import AbsTask
+from espnet2.train.class_choices import ClassChoices
+from espnet2.train.trainer import Trainer
+from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet2.utils.types import str2bool, str_or_none
+
+from espnet_speechllm.adapter.abs_adapter import AbsAdapter
+from espnet_speechllm.adapter.conv1d_mlp import Conv1dMLPAdapter
+from espnet_speechllm.adapter.conv1d_transformer import Conv1dTransformerAdapter
+from espnet_speechllm.adapter.dws_mlp import DwsMLPAdapter
+from espnet_speechllm.adapter.linear import LinearAdapter
+from espnet_speechllm.data.audio import register_audio_type
+from espnet_speechllm.data.collate import SpeechLLMCollateFn
+from espnet_speechllm.data.preprocess import TEXT_CASES, TranscriptTokenizer
+from espnet_speechllm.encoder.hf_speech_encoder import HFSpeechEncoder
+from espnet_speechllm.finetune import count_parameters
+from espnet_speechllm.llm.hf_causal_lm import HFCausalLM, load_tokenizer
+from espnet_speechllm.loss.matching import MATCHING_KEYS, MatchingLoss
+from espnet_speechllm.model import SpeechLLMModel
+
+logger = logging.getLogger(__name__)
+
+register_audio_type()
+
+encoder_choices = ClassChoices(
+    "encoder",
+    # One wrapper serves every HF waveform SSL model; the names document what the dir holds.
+    classes=dict(hubert=HFSpeechEncoder, wavlm=HFSpeechEncoder, wav2vec2=HFSpeechEncoder),
+    type_check=torch.nn.Module,
+    default="hubert",
+)
+adapter_choices = ClassChoices(
+    "adapter",
+    classes=dict(
+        conv1d_mlp=Conv1dMLPAdapter,
+        dws_mlp=DwsMLPAdapter,
+        conv1d_transformer=Conv1dTransformerAdapter,
+        linear=LinearAdapter,
+    ),
+    type_check=AbsAdapter,
+    default="conv1d_mlp",
+)
+llm_choices = ClassChoices(
+    "llm", classes=dict(hf_causal_lm=HFCausalLM), type_check=torch.nn.Module, default="hf_causal_lm"
+)
+
+
+def build_component(cls: Type, conf: Dict[str, Any], where: str, **given):
+    """Instantiate ``cls(**given, **conf)``; an unknown key in ``conf`` is a ValueError naming it."""
+    params = inspect.signature(cls.__init__).parameters
+    unknown = sorted(set(conf) - set(params))
+    if unknown:
+        allowed = sorted(p for p in params if p not in ("self", *given))
+        raise ValueError(f"{where}: unknown key(s) {unknown} for {cls.__name__}; allowed: {allowed}")
+    clash = sorted(set(conf) & set(given))
+    if clash:
+        raise ValueError(f"{where}: {clash} are set by the task from the other components; remove them")
+    return cls(**given, **conf)
+
+
+def parameter_report(model: SpeechLLMModel) -> Dict[str, Any]:
+    modules = {
+        name: count_parameters(getattr(model, name))
+        for name in ("encoder", "adapter", "llm", "matching_loss")
+        if getattr(model, name) is not None
+    }
+    return {**count_parameters(model), "modules": modules}
+
+
+def log_parameter_report(report: Dict[str, Any]) -> None:
+    lines = [f"{'module':<14}{'total':>16}{'trainable':>16}"]
+    for name, c in report["modules"].items():
+        lines.append(f"{name:<14}{c['total']:>16,}{c['trainable']:>16,}")
+    lines.append(f"{'all':<14}{report['total']:>16,}{report['trainable']:>16,}")
+    logger.info("Parameter report:\n" + "\n".join(lines))
+
+
+class SpeechLLMTask(AbsTask):
+    num_optimizers: int = 1
+    class_choices_list = [encoder_choices, adapter_choices, llm_choices]
+    trainer = Trainer
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser):
+        # Our speech adapter takes over the names of ESPnet's generic --adapter/--adapter_conf options.
+        parser.conflict_handler = "resolve"
+        group = parser.add_argument_group(description="Task related")
+        group.add_argument(
+            "--matching_loss_conf",
+            action=NestedDictAction,
+            default=dict(),
+            help=f"Matching loss (paper Sec. 2.2): keys {list(MATCHING_KEYS)}; weight 0 (default) disables it",
+        )
+        group.add_argument(
+            "--model_conf", action=NestedDictAction, default=dict(), help="SpeechLLMModel options (save_frozen_weights)"
+        )
+        group = parser.add_argument_group(description="Preprocess related")
+        group.add_argument("--use_preprocessor", type=str2bool, default=True, help="Tokenize transcripts")
+        group.add_argument(
+            "--text_case", type=str, default="keep", choices=TEXT_CASES, help="Case folding of transcripts"
+        )
+        group.add_argument("--init", type=str_or_none, default=None, help="Unused; kept for ESPnet compatibility")
+        for class_choices in cls.class_choices_list:
+            class_choices.add_arguments(group)
+        return parser
+
+    @classmethod
+    def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable[
+        [Collection[Tuple[str, Dict[str, np.ndarray]]]], Tuple[List[str], Dict[str, torch.Tensor]]
+    ]:
+        return SpeechLLMCollateFn()
+
+    @classmethod
+    def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Optional[Callable]:
+        if not args.use_preprocessor:
+            return None
+        model_dir = (args.llm_conf or {}).get("model_dir")
+        if model_dir is None:
+            raise ValueError("llm_conf.model_dir is required (the tokenizer is read from it)")
+        return TranscriptTokenizer(load_tokenizer(model_dir), text_case=args.text_case, train=train)
+
+    @classmethod
+    def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return ("speech",) if inference else ("speech", "text")
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return ()
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace) -> SpeechLLMModel:
+        encoder = build_component(encoder_choices.get_class(args.encoder), args.encoder_conf, "encoder_conf")
+        llm = build_component(llm_choices.get_class(args.llm), args.llm_conf, "llm_conf")
+        adapter = build_component(
+            adapter_choices.get_class(args.adapter), args.adapter_conf, "adapter_conf",
+            input_size=encoder.output_size(), output_size=llm.hidden_size,
+        )
+        match_conf = dict(getattr(args, "matching_loss_conf", None) or {})
+        unknown = sorted(set(match_conf) - set(MATCHING_KEYS))
+        if unknown:
+            raise ValueError(f"matching_loss_conf: unknown key(s) {unknown}; allowed: {list(MATCHING_KEYS)}")
+        weight = float(match_conf.pop("weight", 0.0))
+        matching = MatchingLoss(llm.hidden_size, **match_conf) if weight > 0 else None
+        model = build_component(
+            SpeechLLMModel, getattr(args, "model_conf", None) or {}, "model_conf",
+            encoder=encoder, adapter=adapter, llm=llm, matching_loss=matching, matching_weight=weight,
+        )
+        report = parameter_report(model)
+        log_parameter_report(report)
+        out_dir = getattr(args, "output_dir", None)
+        if out_dir and not getattr(args, "collect_stats", False):
+            os.makedirs(out_dir, exist_ok=True)
+            with open(os.path.join(out_dir, "param_report.json"), "w") as f:
+                json.dump(report, f, indent=2)
+        return model
+
+    @classmethod
+    def build_model_from_file(cls, config_file, model_file=None, device: str = "cpu"):
+        """Build from ``config.yaml`` and load ``model_file`` with ``torch.load(weights_only=True)``.
+
+        Returns ``(model, args)`` like ESPnet's. Frozen pretrained weights come from the dirs in the config.
+        """
+        import yaml
+
+        with open(config_file, encoding="utf-8") as f:
+            args = argparse.Namespace(**yaml.safe_load(f))
+        args.output_dir = None  # never write into the exp dir while loading
+        model = cls.build_model(args)
+        if model_file is not None:
+            state = torch.load(model_file, map_location="cpu", weights_only=True)
+            model.load_state_dict(state, strict=True)
+        return model.to(device), args

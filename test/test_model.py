@@ -1,0 +1,134 @@
+"""SpeechLLMModel on tiny real models: every adapter x fine-tuning scheme trains as its scheme says."""
+import copy
+
+import pytest
+import torch
+
+from espnet_speechllm.tasks.speechllm import SpeechLLMTask
+
+ADAPTERS = {
+    "conv1d_mlp": dict(downsample_rate=2, hidden_size=64),
+    "dws_mlp": dict(downsample_rate=2, hidden_size=64),
+    "conv1d_transformer": dict(downsample_rate=2, hidden_size=64, num_layers=1, num_heads=4, ffn_size=128, dropout=0.0),
+    "linear": dict(downsample_rate=2),
+}
+SCHEMES = ["frozen", "lora", "full"]
+
+
+def batch(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    speech = torch.randn(3, 12000, generator=g)
+    speech_lengths = torch.tensor([12000, 9000, 5000])
+    text = torch.tensor([[5, 6, 7, 8], [9, 10, -1, -1], [-1, -1, -1, -1]])  # last one: empty transcript
+    return speech, speech_lengths, text, torch.tensor([4, 2, 0])
+
+
+def side_params(model, side):
+    return {n: p for n, p in getattr(model, side).model.named_parameters()}
+
+
+@pytest.mark.parametrize("adapter", list(ADAPTERS))
+@pytest.mark.parametrize("enc_scheme", SCHEMES)
+@pytest.mark.parametrize("llm_scheme", SCHEMES)
+def test_schemes_train_what_they_say(tiny_models, make_model_args, adapter, enc_scheme, llm_scheme):
+    torch.manual_seed(0)
+    model = SpeechLLMTask.build_model(make_model_args(
+        tiny_models, enc_scheme, llm_scheme, adapter, adapter_conf=ADAPTERS[adapter], matching_weight=0.5))
+    model.train()
+    before = copy.deepcopy(model.state_dict(keep_vars=False))
+    before_all = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    loss, stats, weight = model(*batch())
+    assert torch.isfinite(loss) and set(stats) >= {"loss", "loss_ce", "loss_match", "acc"} and int(weight) == 3
+    loss.backward()
+    opt.step()
+    for side, scheme in (("encoder", enc_scheme), ("llm", llm_scheme)):
+        for name, p in side_params(model, side).items():
+            changed = not torch.equal(p.detach(), before_all[f"{side}.model.{name}"])
+            if scheme == "frozen" or (scheme == "lora" and "lora_" not in name):
+                assert p.grad is None and not changed, f"{side} {scheme}: {name} was updated"
+            elif scheme == "lora" and "lora_B" in name:
+                assert changed, f"{side}: LoRA weight {name} did not move"
+        if scheme == "full":
+            assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in side_params(model, side).values())
+    assert all(p.grad is not None for p in model.adapter.parameters())
+    del before
+
+
+def test_matching_loss_gradients_stay_in_trainable_modules(tiny_models, make_model_args):
+    """Only the matching term: gradients reach adapter, cross-attention and encoder LoRA; never the LLM."""
+    model = SpeechLLMTask.build_model(make_model_args(tiny_models, "lora", "full", matching_weight=1.0))
+    speech, speech_lengths, text, text_lengths = batch()
+    emb, emb_lengths = model.encode_speech(speech, speech_lengths)
+    out = model.matching_loss(emb, emb_lengths, model.llm.embed(text), text_lengths)
+    out["loss"].backward()
+    assert all(p.grad is None for p in model.llm.parameters()), "matching loss must not move the LLM"
+    assert all(p.grad is not None for p in model.adapter.parameters())
+    assert all(p.grad is not None for p in model.matching_loss.parameters() if p.requires_grad)
+    enc = {n: p for n, p in model.encoder.named_parameters()}
+    assert all(enc[n].grad is not None for n in enc if "lora_" in n)
+    assert all(enc[n].grad is None for n in enc if "lora_" not in n)
+
+
+def test_matching_loss_decreases_when_trained_alone(tiny_models, make_model_args):
+    torch.manual_seed(0)
+    model = SpeechLLMTask.build_model(make_model_args(tiny_models, "frozen", "frozen", matching_weight=1.0))
+    speech, speech_lengths, text, text_lengths = batch()
+    text_emb = model.llm.embed(text)
+    params = list(model.adapter.parameters()) + list(model.matching_loss.parameters())
+    opt = torch.optim.Adam(params, lr=3e-3)
+    losses = []
+    for _ in range(40):
+        emb, emb_lengths = model.encode_speech(speech, speech_lengths)
+        loss = model.matching_loss(emb, emb_lengths, text_emb, text_lengths)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0], losses[::10]
+
+
+@pytest.mark.parametrize("adapter", list(ADAPTERS))
+def test_padding_does_not_change_an_utterance_loss(tiny_models, make_model_args, adapter):
+    """The loss of each utterance alone equals the batch loss weighted back (batch-vs-single equality)."""
+    torch.manual_seed(0)
+    model = SpeechLLMTask.build_model(make_model_args(
+        tiny_models, "lora", "lora", adapter, adapter_conf=ADAPTERS[adapter], matching_weight=0.5))
+    model.eval()
+    speech, speech_lengths, text, text_lengths = batch()
+    with torch.no_grad():
+        _, stats, _ = model(speech, speech_lengths, text, text_lengths)
+        n_targets = text_lengths + 1  # transcript + EOS
+        singles = []
+        for i in range(3):
+            s = speech[i : i + 1, : speech_lengths[i]]
+            t = text[i : i + 1, : max(int(text_lengths[i]), 1)]
+            _, st, _ = model(s, speech_lengths[i : i + 1], t, text_lengths[i : i + 1])
+            singles.append(st["loss_ce"])
+    ce_from_singles = sum(float(c) * int(n) for c, n in zip(singles, n_targets)) / int(n_targets.sum())
+    assert abs(float(stats["loss_ce"]) - ce_from_singles) < 1e-4
+
+
+def test_checkpoint_keeps_only_what_training_changes(tiny_models, make_model_args, tmp_path):
+    model = SpeechLLMTask.build_model(make_model_args(tiny_models, "lora", "lora", matching_weight=0.5))
+    state = model.state_dict()
+    assert not any(k.startswith("llm.model.") and "lora_" not in k for k in state), "frozen LLM weights saved"
+    assert any("lora_" in k for k in state) and any(k.startswith("adapter.") for k in state)
+    torch.save(state, tmp_path / "m.pth")
+    fresh = SpeechLLMTask.build_model(make_model_args(tiny_models, "lora", "lora", matching_weight=0.5))
+    fresh.load_state_dict(torch.load(tmp_path / "m.pth", weights_only=True))
+    for k, v in fresh.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    del state["adapter.conv.weight"]
+    with pytest.raises(RuntimeError, match="adapter.conv.weight"):
+        fresh.load_state_dict(state)
+
+
+def test_unknown_config_key_is_named(tiny_models, make_model_args):
+    args = make_model_args(tiny_models, adapter_conf=dict(downsample_rate=2, hiden_size=64))
+    with pytest.raises(ValueError, match="hiden_size"):
+        SpeechLLMTask.build_model(args)
+    args = make_model_args(tiny_models)
+    args.encoder_conf["lora_conf"]["rank"] = 4
+    with pytest.raises(ValueError, match="rank"):
+        SpeechLLMTask.build_model(args)
