@@ -1,0 +1,1 @@
+"""Scoring (recipe stage 12): text normalization, NIST sclite, hallucination metrics."""
