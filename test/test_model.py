@@ -132,3 +132,26 @@ def test_unknown_config_key_is_named(tiny_models, make_model_args):
     args.encoder_conf["lora_conf"]["rank"] = 4
     with pytest.raises(ValueError, match="rank"):
         SpeechLLMTask.build_model(args)
+
+
+def test_bf16_autocast_and_gradient_checkpointing(tiny_models, make_model_args):
+    """The GPU recipe's settings (``--use_amp`` bf16 autocast, SDPA, LLM gradient checkpointing) on CPU."""
+    args = make_model_args(tiny_models, "lora", "lora", matching_weight=0.5)
+    args.llm_conf.update(gradient_checkpointing=True, attn_implementation="sdpa")
+    model = SpeechLLMTask.build_model(args).train()
+    assert model.llm.model.is_gradient_checkpointing
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, stats, _ = model(*batch())
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None for n, p in model.llm.named_parameters() if "lora_B" in n)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_bf16_step(tiny_models, make_model_args):
+    model = SpeechLLMTask.build_model(make_model_args(tiny_models, "lora", "lora", matching_weight=0.5)).cuda()
+    speech, speech_lengths, text, text_lengths = (t.cuda() for t in batch())
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        loss, _, _ = model(speech, speech_lengths, text, text_lengths)
+    loss.backward()
+    assert torch.isfinite(loss)
