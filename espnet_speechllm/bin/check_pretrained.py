@@ -15,6 +15,8 @@ import os
 import sys
 from typing import List
 
+from espnet_speechllm.utils.cli import make_parser, setup_logging
+
 logger = logging.getLogger("check_pretrained")
 
 ENCODER_TYPES = ("hubert", "wavlm", "wav2vec2")
@@ -64,7 +66,7 @@ def check_llm(llm_dir: str) -> List[str]:
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = make_parser(__doc__)
     parser.add_argument("--encoder_dir", default="", help="local HF dir of the speech encoder")
     parser.add_argument("--llm_dir", default="", help="local HF dir of the LLM (with its tokenizer)")
     return parser
@@ -72,7 +74,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging()
     problems = check_encoder(args.encoder_dir) + check_llm(args.llm_dir)
     for p in problems:
         logger.error(p)

@@ -19,6 +19,8 @@ import yaml
 
 from espnet_speechllm.peft_export import export_lora_adapters
 
+from espnet_speechllm.utils.cli import make_parser, setup_logging
+
 logger = logging.getLogger("finalize_model")
 
 
@@ -46,7 +48,7 @@ def ensure_averaged_model(exp_dir: Path, inference_model: str, config: dict) -> 
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = make_parser(__doc__)
     parser.add_argument("--exp_dir", required=True, help="training output dir (holds config.yaml)")
     parser.add_argument("--inference_model", default="valid.acc.ave.pth", help="model file name in exp_dir")
     parser.add_argument("--force", action="store_true", help="rewrite an existing peft/ export")
@@ -55,7 +57,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging()
     exp_dir = Path(args.exp_dir)
     with open(exp_dir / "config.yaml", encoding="utf-8") as f:
         config = yaml.safe_load(f)

@@ -29,6 +29,8 @@ from espnet_speechllm.pretrain.ctc_encoder import char_vocab, load_ctc_data, pre
 from espnet_speechllm.pretrain.text_lm import pretrain_causal_lm
 from espnet_speechllm.pretrain.tokenizer import train_llama_tokenizer
 
+from espnet_speechllm.utils.cli import make_parser, setup_logging
+
 logger = logging.getLogger("make_tiny_models")
 
 DEFAULTS = {
@@ -108,7 +110,7 @@ def build_encoder(config: dict, pretrain_data: str, out_dir: str) -> None:
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = make_parser(__doc__)
     parser.add_argument("--output_dir", required=True, help="writes <dir>/llm and <dir>/encoder")
     parser.add_argument("--text", required=True, help="text pool, one sentence per line (tokenizer + LLM pretraining)")
     parser.add_argument("--pretrain_data", default=None, help="data dir (wav.scp, text) for encoder CTC pretraining")
@@ -119,7 +121,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging()
     done = os.path.join(args.output_dir, "tiny_models.done")
     if os.path.exists(done) and not args.force:
         logger.info(f"{done} exists: models already built, nothing to do (use --force to rebuild)")
