@@ -102,7 +102,6 @@ def test_outputs_equal_hf_generate(experiment, tmp_path, caplog):
             seq = ref.sequences[rank - 1].tolist()
             eos = model.llm.eos_token_id
             ids = seq[: seq.index(eos)] if eos in seq else seq
-            ids = [t for t in ids if t != model.llm.tokenizer.pad_token_id] if eos not in seq else ids
             assert files["token_int"][utt] == " ".join(map(str, ids)), (rank, utt)
             assert float(files["score"][utt]) == pytest.approx(float(ref.sequences_scores[rank - 1]), abs=1e-4)
             assert files["text"][utt] == " ".join(model.llm.tokenizer.decode(ids, skip_special_tokens=True).split())
