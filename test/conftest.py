@@ -98,6 +98,12 @@ def model_args(tiny_dir: str, encoder_finetune="frozen", llm_finetune="lora", ad
     )
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_model_args():
     return model_args
+
+
+@pytest.fixture(scope="session")
+def make_data_dir():
+    return write_data_dir
+

@@ -6,7 +6,6 @@ import sys
 import pytest
 import yaml
 
-from conftest import write_data_dir
 
 
 def run_train(*args, cwd):
@@ -76,7 +75,7 @@ def test_train_two_epochs_then_resume(speech_corpus, train_config, tmp_path):
 
 
 @pytest.mark.parametrize("problem", ["missing", "corrupt", "8khz"])
-def test_bad_audio_fails_naming_utterance_and_file(speech_corpus, train_config, tmp_path, problem):
+def test_bad_audio_fails_naming_utterance_and_file(speech_corpus, train_config, tmp_path, problem, make_data_dir):
     wavs = dict(line.split(maxsplit=1) for line in open(f"{speech_corpus}/wav.scp").read().splitlines())
     texts = dict(line.split(maxsplit=1) for line in open(f"{speech_corpus}/text").read().splitlines())
     bad = tmp_path / "bad.wav"
@@ -85,7 +84,7 @@ def test_bad_audio_fails_naming_utterance_and_file(speech_corpus, train_config, 
     elif problem == "8khz":
         subprocess.run(["sox", wavs["utt03"], "-r", "8000", str(bad)], check=True)
     wavs["utt03"] = str(bad)
-    data = write_data_dir(str(tmp_path / "data"), [(u, wavs[u], texts[u]) for u in sorted(wavs)])
+    data = make_data_dir(str(tmp_path / "data"), [(u, wavs[u], texts[u]) for u in sorted(wavs)])
     proc = run_train("--config", train_config, "--collect_stats", "true", *data_args(data),
                      "--train_shape_file", f"{data}/wav.scp", "--valid_shape_file", f"{data}/wav.scp",
                      "--output_dir", tmp_path / "stats", cwd=tmp_path)

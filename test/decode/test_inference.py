@@ -16,12 +16,10 @@ MAX_POSITIONS = 128  # tiny LLM limit: ~4 s of audio at 25 adapter frames/s
 
 
 @pytest.fixture(scope="module")
-def experiment(tiny_models, tmp_path_factory):
+def experiment(tiny_models, tmp_path_factory, make_model_args):
     """An exp dir (config.yaml + valid.acc.ave.pth) of a tiny LoRA model with non-zero LoRA weights."""
-    from conftest import model_args
-
     exp = tmp_path_factory.mktemp("exp")
-    args = model_args(tiny_models, "lora", "lora", use_preprocessor=True, text_case="keep")
+    args = make_model_args(tiny_models, "lora", "lora", use_preprocessor=True, text_case="keep")
     args.llm_conf["config_overrides"] = {"max_position_embeddings": MAX_POSITIONS}
     torch.manual_seed(0)
     model = SpeechLLMTask.build_model(args).eval()
