@@ -1,0 +1,1 @@
+../../TEMPLATE/asr_llm1/asr_llm.sh
