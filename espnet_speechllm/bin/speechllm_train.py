@@ -3,7 +3,7 @@
 
     python -m espnet_speechllm.bin.speechllm_train --config conf/train.yaml \\
         --train_data_path_and_name_and_type dump/raw/train/wav.scp,speech,audio \\
-        --train_data_path_and_name_and_type dump/raw/train/text,text,text ... --output_dir exp/x
+        --train_data_path_and_name_and_type dump/raw/train/text,text,transcript ... --output_dir exp/x
 """
 from espnet_speechllm.tasks.speechllm import SpeechLLMTask
 

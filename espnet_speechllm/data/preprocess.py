@@ -32,7 +32,9 @@ class TranscriptTokenizer:
         return text
 
     def __call__(self, uid: str, data: Dict[str, object]) -> Dict[str, np.ndarray]:
-        if "text" in data:
+        # ESPnet's streaming dataset (collect stats) may hand over fields its inner dataset already
+        # preprocessed: only raw strings are tokenized.
+        if isinstance(data.get("text"), str):
             text = self.normalize(data["text"])
             ids = self.tokenizer(text, add_special_tokens=False).input_ids if text else []
             data["text"] = np.asarray(ids, dtype=np.int64)

@@ -35,6 +35,7 @@ from espnet_speechllm.adapter.linear import LinearAdapter
 from espnet_speechllm.data.audio import register_audio_type
 from espnet_speechllm.data.collate import SpeechLLMCollateFn
 from espnet_speechllm.data.preprocess import TEXT_CASES, TranscriptTokenizer
+from espnet_speechllm.data.transcript import register_transcript_type
 from espnet_speechllm.encoder.hf_speech_encoder import HFSpeechEncoder
 from espnet_speechllm.finetune import count_parameters
 from espnet_speechllm.llm.hf_causal_lm import HFCausalLM, load_tokenizer
@@ -44,6 +45,7 @@ from espnet_speechllm.model import SpeechLLMModel
 logger = logging.getLogger(__name__)
 
 register_audio_type()
+register_transcript_type()
 
 encoder_choices = ClassChoices(
     "encoder",

@@ -16,9 +16,9 @@ def run_train(*args, cwd):
 
 def data_args(data_dir):
     return ["--train_data_path_and_name_and_type", f"{data_dir}/wav.scp,speech,audio",
-            "--train_data_path_and_name_and_type", f"{data_dir}/text,text,text",
+            "--train_data_path_and_name_and_type", f"{data_dir}/text,text,transcript",
             "--valid_data_path_and_name_and_type", f"{data_dir}/wav.scp,speech,audio",
-            "--valid_data_path_and_name_and_type", f"{data_dir}/text,text,text"]
+            "--valid_data_path_and_name_and_type", f"{data_dir}/text,text,transcript"]
 
 
 @pytest.fixture

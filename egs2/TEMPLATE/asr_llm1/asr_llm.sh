@@ -325,9 +325,9 @@ if runs 8; then
             --collect_stats true \
             --config "${train_config}" \
             --train_data_path_and_name_and_type "${train_dir}/wav.scp,speech,audio" \
-            --train_data_path_and_name_and_type "${train_dir}/text,text,text" \
+            --train_data_path_and_name_and_type "${train_dir}/text,text,transcript" \
             --valid_data_path_and_name_and_type "${valid_dir}/wav.scp,speech,audio" \
-            --valid_data_path_and_name_and_type "${valid_dir}/text,text,text" \
+            --valid_data_path_and_name_and_type "${valid_dir}/text,text,transcript" \
             --train_shape_file "${_logdir}/train.JOB.scp" \
             --valid_shape_file "${_logdir}/valid.JOB.scp" \
             --output_dir "${_logdir}/stats.JOB"
@@ -363,9 +363,9 @@ if runs 9; then
         --config "${train_config}" \
         --use_preprocessor true \
         --train_data_path_and_name_and_type "${train_dir}/wav.scp,speech,audio" \
-        --train_data_path_and_name_and_type "${train_dir}/text,text,text" \
+        --train_data_path_and_name_and_type "${train_dir}/text,text,transcript" \
         --valid_data_path_and_name_and_type "${valid_dir}/wav.scp,speech,audio" \
-        --valid_data_path_and_name_and_type "${valid_dir}/text,text,text" \
+        --valid_data_path_and_name_and_type "${valid_dir}/text,text,transcript" \
         --train_shape_file "${asr_stats_dir}/train/speech_shape" \
         --train_shape_file "${asr_stats_dir}/train/text_shape" \
         --valid_shape_file "${asr_stats_dir}/valid/speech_shape" \

@@ -1,0 +1,20 @@
+"""The ``transcript`` data type: ``utt_id words...`` per line, where a line with the id alone is an EMPTY
+transcript (non-speech utterances, paper Sec. 2.3).
+
+ESPnet's ``text`` type is read line by line in streaming mode (collect stats), and that reader rejects a
+line without a space; this type is always read as a whole with ``read_2columns_text``, which maps such a
+line to "".
+"""
+from espnet2.fileio.read_text import read_2columns_text
+from espnet2.train import dataset as espnet_dataset
+
+
+def register_transcript_type() -> None:
+    espnet_dataset.DATA_TYPES.setdefault(
+        "transcript",
+        dict(
+            func=read_2columns_text,
+            kwargs=["keys_to_load"],
+            help="Kaldi text; a line holding only the utterance id is an empty transcript.",
+        ),
+    )
