@@ -33,8 +33,9 @@ class BeamSearchConfig:
         max_tokens_constant: see max_tokens_per_second.
         shared_prefix_kv: implementation choice, not a search setting. True: the prefix keys/values are kept
             once per utterance and shared by its beams (K times less KV memory and copying; equal to ``generate``
-            up to float rounding). False: an HF cache with a copy per beam, the same kernels as ``generate``
-            (bitwise-identical also in bf16/fp16, where rounding differences can flip near-tied hypotheses).
+            up to float rounding). False: an HF cache with a copy per beam and ``generate``'s attention kernels;
+            use it to reproduce ``generate`` exactly in bf16/fp16, where the two attention orders round
+            differently and can flip near-tied hypotheses.
     """
 
     beam_size: int = 4
@@ -81,11 +82,12 @@ class BeamSearchConfig:
         if not isinstance(self.min_new_tokens, int) or self.min_new_tokens < 0:
             raise ValueError(f"min_new_tokens must be an int >= 0, got {self.min_new_tokens!r}")
         if not isinstance(self.no_repeat_ngram_size, int) or self.no_repeat_ngram_size < 0:
-            raise ValueError(f"no_repeat_ngram_size must be an int >= 0 (0 disables), got {self.no_repeat_ngram_size!r}")
+            raise ValueError(
+                f"no_repeat_ngram_size must be an int >= 0 (0 disables), got {self.no_repeat_ngram_size!r}")
         if isinstance(self.length_penalty, bool) or not isinstance(self.length_penalty, (int, float)):
             raise ValueError(f"length_penalty must be a number, got {self.length_penalty!r}")
         self.length_penalty = float(self.length_penalty)
-        if self.early_stopping not in (True, False, "never"):
+        if not (isinstance(self.early_stopping, bool) or self.early_stopping == "never"):
             raise ValueError(f"early_stopping must be true, false or 'never', got {self.early_stopping!r}")
         eos = self.eos_token_id
         if eos is not None and not (

@@ -105,13 +105,13 @@ def shared_prefix_attention_forward(
 
     query = query.float()
     # Prefix part: the K beams (and the G query heads of a KV head) of an utterance share its prefix keys.
-    q_utt = query.view(num_utts, beam, num_kv_heads, group, head_dim).transpose(1, 2)  # (U, Hkv, K, G, d)
+    q_utt = query.reshape(num_utts, beam, num_kv_heads, group, head_dim).transpose(1, 2)  # (U, Hkv, K, G, d)
     q_utt = q_utt.reshape(num_utts, num_kv_heads, beam * group, head_dim)  # (U, Hkv, K*G, d)
     score_pre = torch.matmul(q_utt, pre_k.transpose(-1, -2)) * scaling  # (U, Hkv, K*G, T)
     if prefix_kv.prefix_bias is not None:
         score_pre = score_pre + prefix_kv.prefix_bias
     # Generated part: each beam its own keys.
-    q_row = query.view(num_rows, num_kv_heads, group, head_dim)  # (N, Hkv, G, d)
+    q_row = query.reshape(num_rows, num_kv_heads, group, head_dim)  # (N, Hkv, G, d)
     score_gen = torch.matmul(q_row, gen_k.transpose(-1, -2)) * scaling  # (N, Hkv, G, t)
     score_gen = score_gen.view(num_utts, beam, num_kv_heads, group, gen_len).transpose(1, 2)
     score_gen = score_gen.reshape(num_utts, num_kv_heads, beam * group, gen_len)  # (U, Hkv, K*G, t)

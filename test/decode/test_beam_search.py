@@ -267,3 +267,18 @@ def test_budget_from_duration():
     assert conf.max_new_tokens_for_duration(2.1) == 9 + 10
     assert conf.max_new_tokens_for_duration(60.0) == 100
     assert BeamSearchConfig(max_new_tokens=50).max_new_tokens_for_duration(3.0) == 50
+
+
+def test_model_attention_setting_is_restored(model, batch):
+    decode(model, *batch, beam_size=4, max_new_tokens=5)
+    assert model.config._attn_implementation == "sdpa"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.parametrize("shared_prefix_kv", KV_MODES)
+def test_equals_hf_generate_on_gpu(batch, shared_prefix_kv):
+    gpu_model = tiny_llama().cuda()
+    embeds, mask = (x.cuda() for x in batch)
+    conf = dict(beam_size=4, nbest=2, no_repeat_ngram_size=2, max_new_tokens=20)
+    ours = decode(gpu_model, embeds, mask, shared_prefix_kv=shared_prefix_kv, **conf)
+    assert_same(ours, hf_generate(gpu_model, embeds, mask, **hf_kwargs(conf)))
