@@ -40,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 SETS = ["train", "dev", "test_clean", "test_other", "test_nonspeech_edges", "pretrain_encoder"]
 PRESETS: Dict[str, Dict[str, int]] = {
+    # the smallest corpus every stage can run on: the end-to-end test of CI
+    "ci": dict(train=48, dev=8, test_clean=6, test_other=6, test_nonspeech_edges=4,
+               pretrain_encoder=32, lm_text=300),
     # a few minutes of audio: for tests and a first look at every stage
     "debug": dict(train=200, dev=24, test_clean=24, test_other=24, test_nonspeech_edges=16,
                   pretrain_encoder=200, lm_text=2000),

@@ -100,3 +100,17 @@ def small_speech_dir(tmp_path_factory) -> str:
         wav = speak(text, str(root / "wav" / f"{utt}.wav"), voice="en-us+m3" if spk == "spka" else "en-gb+f2")
         utts.append((utt, spk, wav, text))
     return write_data_dir(str(root / "data"), utts)
+
+
+def copy_recipe(recipe: str, dst: str) -> str:
+    """A runnable copy of a recipe dir at ``dst``: its own files copied, TEMPLATE parts linked."""
+    os.makedirs(dst)
+    for name in ("run.sh", "db.sh", "path.sh", "cmd.sh"):
+        shutil.copy2(os.path.join(recipe, name), dst)
+    for name in ("local", "conf"):
+        if os.path.isdir(os.path.join(recipe, name)):
+            shutil.copytree(os.path.join(recipe, name), os.path.join(dst, name))
+    for name in ("asr_llm.sh", "utils", "scripts"):
+        os.symlink(os.path.join(TEMPLATE, name), os.path.join(dst, name))
+    return dst
+

@@ -8,7 +8,7 @@ import shutil
 import kaldiio
 import pytest
 
-from .conftest import REPO, TEMPLATE, needs_audio_tools, read_kv, run, sox_noise, speak
+from .conftest import REPO, copy_recipe, needs_audio_tools, read_kv, run, sox_noise, speak
 
 RECIPE = os.path.join(REPO, "egs2", "librispeech_llm", "asr1")
 SENTENCES = ["THE OLD MAN WALKED HOME SLOWLY", "TWELVE BIRDS FLEW OVER THE RIVER", "SARAH BOUGHT TWO WARM COATS",
@@ -52,18 +52,6 @@ def make_musan(root: str):
     return musan
 
 
-def copy_recipe(dst: str) -> str:
-    os.makedirs(dst)
-    for name in ("run.sh", "db.sh", "path.sh", "cmd.sh"):
-        shutil.copy2(os.path.join(RECIPE, name), dst)
-    for name in ("local", "conf"):
-        if os.path.isdir(os.path.join(RECIPE, name)):
-            shutil.copytree(os.path.join(RECIPE, name), os.path.join(dst, name))
-    for name in ("asr_llm.sh", "utils", "scripts"):
-        os.symlink(os.path.join(TEMPLATE, name), os.path.join(dst, name))
-    return dst
-
-
 @pytest.fixture(scope="module")
 def recipe_run(tmp_path_factory):
     if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
@@ -71,7 +59,7 @@ def recipe_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("librispeech_recipe")
     make_librispeech(str(root / "corpora"))
     musan = make_musan(str(root / "corpora"))
-    recipe = copy_recipe(str(root / "asr1"))
+    recipe = copy_recipe(RECIPE, str(root / "asr1"))
     args = ["./run.sh", "--stage", "1", "--stop_stage", "6", "--nj", "2", "--train_set", "train_clean_100",
             "--local_data_opts", "--train_subsets train-clean-100",
             "--nonspeech_opts", "--test_ratio 0.3 --min_chunk_seconds 1 --max_chunk_seconds 2",
@@ -169,7 +157,7 @@ def test_changed_option_without_force_is_an_error(recipe_run):
 
 
 def test_missing_corpus_gives_one_clear_message(tmp_path):
-    recipe = copy_recipe(str(tmp_path / "asr1"))
+    recipe = copy_recipe(RECIPE, str(tmp_path / "asr1"))
     p = run(["./run.sh", "--stage", "1", "--stop_stage", "1"], cwd=recipe, check=False,
             LIBRISPEECH=str(tmp_path / "nowhere"), MUSAN="")
     assert p.returncode != 0

@@ -46,6 +46,7 @@ nonspeech_train_set=nonspeech_train  # Non-speech training data (stage 2 output,
 nonspeech_test_set=nonspeech_test    # Non-speech test set, decoded and scored for insertions ("" to skip).
 noise_bank=noise_bank             # Noise bank for augmentation (stage 2 output).
 local_data_opts=""                # Options passed to local/data.sh.
+foundation_opts=""                # Options passed to local/foundation_models.sh (stage 7).
 
 ## Non-speech corpus (stage 2)
 nonspeech_source=musan  # musan: the MUSAN corpus at --musan_dir; sox: synthesized with sox.
@@ -294,7 +295,7 @@ if runs 7; then
     _opts=""
     ${force} && _opts="--force true"
     # shellcheck disable=SC2086
-    run_logged "${stage_logdir}/stage7_foundation_models.log" local/foundation_models.sh --out "${pretrained_dir}" ${_opts}
+    run_logged "${stage_logdir}/stage7_foundation_models.log" local/foundation_models.sh --out "${pretrained_dir}" ${_opts} ${foundation_opts}
     stage_end 7
 fi
 

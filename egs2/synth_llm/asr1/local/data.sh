@@ -5,7 +5,7 @@
 #   python -m espnet_speechllm.bin.synth_corpus --help
 set -euo pipefail
 
-preset=default                     # Set sizes: debug (a few minutes of audio) or default (about 3 h).
+preset=default                     # Set sizes: ci (seconds of audio), debug (a few minutes) or default (about 3 h).
 seed=0                             # Random seed (sentences, voices, rates, noise).
 nj=2                               # Parallel synthesis jobs.
 audio_dir=downloads/synth_corpus   # Where the wav files go.
