@@ -80,8 +80,10 @@ class HFSpeechEncoder(torch.nn.Module):
         self.normalize_waveform = normalize_waveform
         self.output_layer = output_layer
         self.model = apply_finetune_scheme(self.model, finetune, lora_conf, where="encoder_conf")
-        if finetune == "full" and freeze_feature_extractor:
-            self.model.feature_extractor.requires_grad_(False)
+        if finetune != "full" or freeze_feature_extractor:
+            # HF's front-end marks its input as requiring grad unless told it is frozen, which makes
+            # backward run through the whole conv stack for nothing.
+            self.model.feature_extractor._freeze_parameters()
         self._output_size = config.hidden_size
 
     def output_size(self) -> int:
