@@ -23,7 +23,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from espnet_speechllm.datagen.audio_io import AudioReadError, mix_at_snr, read_audio, to_float, write_wav
+from espnet_speechllm.data.audio_io import AudioReadError, mix_at_snr, read_audio, to_float, write_wav
 from espnet_speechllm.datagen.cli import run_main, setup_logging, str2bool
 from espnet_speechllm.datagen.datadir import DataDir, DoneMarker, OutputsExistError, read_data_dir, write_data_dir
 from espnet_speechllm.datagen.progress import progress

@@ -31,7 +31,7 @@ from typing import List, Optional, Tuple
 import kaldiio
 import numpy as np
 
-from espnet_speechllm.datagen.audio_io import AudioReadError, read_audio
+from espnet_speechllm.data.audio_io import AudioReadError, read_audio
 from espnet_speechllm.datagen.cli import run_main, setup_logging, str2bool
 from espnet_speechllm.datagen.datadir import (DataDir, DoneMarker, OutputsExistError, read_data_dir, read_kaldi_file,
                                               write_data_dir)

@@ -6,16 +6,13 @@ audio file. This loader accepts the three entry kinds a recipe produces -- a pla
 ``ValueError`` naming utterance, entry and the fix.
 """
 import collections.abc
-import io
 import logging
-import subprocess
 from typing import Dict, Iterator
 
-import kaldiio
 import numpy as np
-import soundfile
-
 from espnet2.train import dataset as espnet_dataset
+
+from espnet_speechllm.data.audio_io import AudioReadError, read_audio
 
 logger = logging.getLogger(__name__)
 
@@ -39,30 +36,13 @@ def read_scp(path: str) -> Dict[str, str]:
     return entries
 
 
-def _read_entry(entry: str):
-    """Return (rate, samples) for one wav.scp entry."""
-    if entry.endswith("|"):
-        proc = subprocess.run(entry[:-1], shell=True, capture_output=True, check=False)
-        if proc.returncode != 0:
-            raise RuntimeError(f"pipe exited with {proc.returncode}: {proc.stderr.decode(errors='replace')[-300:]}")
-        samples, rate = soundfile.read(io.BytesIO(proc.stdout), dtype="float32", always_2d=False)
-        return rate, samples
-    if ".ark:" in entry:
-        rate, samples = kaldiio.load_mat(entry)
-        if samples.dtype == np.int16:
-            samples = samples.astype(np.float32) / 32768.0
-        return rate, samples.astype(np.float32, copy=False)
-    samples, rate = soundfile.read(entry, dtype="float32", always_2d=False)
-    return rate, samples
-
-
 def load_audio(utt_id: str, entry: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Load one utterance as a 1-D float32 array, or raise ValueError naming it."""
     try:
-        rate, samples = _read_entry(entry)
-    except Exception as e:  # soundfile/kaldiio/subprocess raise many types; re-raise one with context
+        samples, rate = read_audio(entry, dtype="float32")
+    except AudioReadError as e:
         raise ValueError(
-            f"utterance {utt_id!r}: cannot read audio {entry!r} ({type(e).__name__}: {e}). "
+            f"utterance {utt_id!r}: cannot read audio {entry!r} ({e}). "
             "Check the wav.scp entry, or rerun stage 6 which drops unreadable utterances."
         ) from e
     if rate != sample_rate:

@@ -4,7 +4,7 @@ import logging
 import sys
 from typing import Callable, List, Optional
 
-from espnet_speechllm.datagen.audio_io import AudioReadError
+from espnet_speechllm.data.audio_io import AudioReadError
 from espnet_speechllm.datagen.datadir import OutputsExistError
 
 # Errors that are the user's input, reported as one line without a traceback.

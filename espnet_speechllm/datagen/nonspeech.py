@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
-from espnet_speechllm.datagen.audio_io import entry_kind
+from espnet_speechllm.data.audio_io import entry_kind
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from espnet_speechllm.datagen import espeak, nonspeech, sentences
-from espnet_speechllm.datagen.audio_io import mix_at_snr, power, read_audio, to_float
+from espnet_speechllm.data.audio_io import mix_at_snr, power, read_audio, to_float
 
 from .conftest import UTILS, needs_audio_tools, pymod, read_kv, run, sox_noise, speak, write_data_dir
 

@@ -6,7 +6,7 @@ import shutil
 import pytest
 import soundfile as sf
 
-from espnet_speechllm.datagen.audio_io import read_audio
+from espnet_speechllm.data.audio_io import read_audio
 
 from .conftest import SCRIPTS, TEMPLATE, UTILS, needs_audio_tools, read_kv, run, write_data_dir
 
