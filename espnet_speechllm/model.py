@@ -140,10 +140,14 @@ class SpeechLLMModel(AbsESPnetModel):
 
         stats = {"loss_ce": loss_ce.detach(), "acc": acc.detach()}
         loss = loss_ce
-        if self.matching_loss is not None and bool((text_lengths > 0).any()):
-            match = self.matching_loss(speech_emb, speech_lengths_out, text_emb, text_lengths)
-            loss = loss + self.matching_weight * match["loss"]
-            stats.update(loss_match=match["loss"].detach(), match_mse=match["mse"], match_cos=match["cos"])
+        if self.matching_loss is not None:
+            if bool((text_lengths > 0).any()):
+                match = self.matching_loss(speech_emb, speech_lengths_out, text_emb, text_lengths)
+                loss = loss + self.matching_weight * match["loss"]
+                stats.update(loss_match=match["loss"].detach(), match_mse=match["mse"], match_cos=match["cos"])
+            else:
+                # Only non-speech here: nothing to match, but DDP needs every parameter in the graph.
+                loss = loss + 0.0 * sum(p.sum() for p in self.matching_loss.parameters())
         stats["loss"] = loss.detach()
         loss, stats, weight = force_gatherable((loss, stats, batch_size), loss.device)
         return loss, stats, weight

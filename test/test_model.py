@@ -139,7 +139,7 @@ def test_bf16_autocast_and_gradient_checkpointing(tiny_models, make_model_args):
     args = make_model_args(tiny_models, "lora", "lora", matching_weight=0.5)
     args.llm_conf.update(gradient_checkpointing=True, attn_implementation="sdpa")
     model = SpeechLLMTask.build_model(args).train()
-    assert model.llm.model.is_gradient_checkpointing
+    assert model.llm.model.is_activation_checkpointing
     with torch.autocast("cpu", dtype=torch.bfloat16):
         loss, stats, _ = model(*batch())
     loss.backward()

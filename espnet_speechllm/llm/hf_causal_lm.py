@@ -81,7 +81,7 @@ class HFCausalLM(torch.nn.Module):
                 if p.requires_grad:
                     p.data = p.data.float()
         if gradient_checkpointing:
-            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            self.model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         self.prompt = PromptTemplate(prompt_template, self.tokenizer)
         self.hidden_size = config.hidden_size
         self.eos_token_id = self.tokenizer.eos_token_id

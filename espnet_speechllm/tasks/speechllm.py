@@ -17,7 +17,7 @@ import inspect
 import json
 import logging
 import os
-from typing import Any, Callable, Collection, Dict, List, Optional, Tuple, Type
+from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Tuple, Type
 
 import numpy as np
 import torch
@@ -41,6 +41,7 @@ from espnet_speechllm.finetune import count_parameters
 from espnet_speechllm.llm.hf_causal_lm import HFCausalLM, load_tokenizer
 from espnet_speechllm.loss.matching import MATCHING_KEYS, MatchingLoss
 from espnet_speechllm.model import SpeechLLMModel
+from espnet_speechllm.utils.deepspeed_support import check_deepspeed_args
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +129,13 @@ class SpeechLLMTask(AbsTask):
         for class_choices in cls.class_choices_list:
             class_choices.add_arguments(group)
         return parser
+
+    @classmethod
+    def main(cls, args: Optional[argparse.Namespace] = None, cmd: Optional[Sequence[str]] = None):
+        if args is None:
+            args = cls.get_parser().parse_args(cmd)
+        check_deepspeed_args(args)  # a clear error before any worker starts
+        super().main(args=args)
 
     @classmethod
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable[

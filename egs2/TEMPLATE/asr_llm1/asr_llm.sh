@@ -33,6 +33,8 @@ force=false          # Redo finished steps (training itself always resumes from 
 nj=4                 # Parallel jobs for data preparation, dumping and statistics.
 inference_nj=2       # Parallel decoding jobs per test set.
 ngpu=1               # GPUs for training (0: CPU); decoding jobs use one GPU each when > 0.
+num_nodes=1          # Nodes for training, each with --ngpu GPUs (> 1: through espnet2.bin.launch and the
+                     # Slurm backend of cmd.sh; README "Scaling").
 seed=0               # Random seed of augmentation, mixing and training.
 python=python3       # Python interpreter (tools/venv through path.sh).
 expdir=exp           # Experiment directory.
@@ -358,8 +360,16 @@ if runs 9; then
     } >"${asr_exp}/run.sh"
     chmod +x "${asr_exp}/run.sh"
     log "log: ${asr_exp}/train.log (follow it with: tail -f ${asr_exp}/train.log); resume with ${asr_exp}/run.sh"
+    # [scaling] One process per GPU (ESPnet's DDP) when --ngpu > 1 ("--multiprocessing_distributed true" is a
+    # no-op for one GPU or CPU); several nodes go through espnet2.bin.launch, which submits one task per node
+    # with ${train_cmd} and starts them with srun.
+    _launch=(${train_cmd} --gpu "${ngpu}" "${asr_exp}/train.log")
+    if [ "${num_nodes}" -gt 1 ]; then
+        _launch=(${python} -m espnet2.bin.launch --cmd "${train_cmd}" --log "${asr_exp}/train.log" --ngpu "${ngpu}"
+                 --num_nodes "${num_nodes}" --init_file_prefix "${asr_exp}/.dist_init_" --multiprocessing_distributed true --)
+    fi
     # shellcheck disable=SC2086
-    ${train_cmd} --gpu "${ngpu}" "${asr_exp}/train.log" \
+    "${_launch[@]}" \
         ${python} -m espnet_speechllm.bin.speechllm_train \
         --config "${train_config}" \
         --use_preprocessor true \
@@ -375,6 +385,7 @@ if runs 9; then
         --resume true \
         --ngpu "${ngpu}" \
         --seed "${seed}" \
+        --multiprocessing_distributed true \
         ${train_args}
     stage_end 9
 fi

@@ -1,6 +1,7 @@
 # How asr_llm.sh runs its jobs: "${train_cmd} JOB=1:N <log> <command>" (data, statistics, training) and
 # "${decode_cmd} ..." (decoding). Options such as --gpu N are understood by every backend.
-cmd_backend=local
+# Choose the backend here or per run: CMD_BACKEND=slurm ./run.sh ...
+cmd_backend=${CMD_BACKEND:-local}
 
 case "${cmd_backend}" in
     local)
@@ -8,13 +9,15 @@ case "${cmd_backend}" in
         train_cmd="utils/run_local.sh"
         decode_cmd="utils/run_local.sh"
         ;;
-    # ---- Slurm backend: to be added here ----
-    # slurm)
-    #     train_cmd="utils/run_slurm.sh"   # same interface as run_local.sh, submits with sbatch
-    #     decode_cmd="utils/run_slurm.sh"
-    #     ;;
+    slurm)
+        # Array jobs through sbatch, waited for (utils/slurm.sh --help); cluster settings in conf/slurm.conf
+        # (copy and adapt ../../librispeech_llm/asr1/conf/slurm.conf) or SLURM_SH_* environment variables. utils/slurm.pl is utils/slurm.sh under the name with which
+        # espnet2.bin.launch starts multi-node training through srun (asr_llm.sh --num_nodes N).
+        train_cmd="utils/slurm.pl"
+        decode_cmd="utils/slurm.pl"
+        ;;
     *)
-        echo "cmd.sh: unknown cmd_backend '${cmd_backend}' (available: local)" >&2
+        echo "cmd.sh: unknown cmd_backend '${cmd_backend}' (available: local, slurm)" >&2
         return 1
         ;;
 esac
