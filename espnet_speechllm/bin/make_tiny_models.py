@@ -25,7 +25,7 @@ import torch
 import yaml
 from transformers import AutoTokenizer, HubertConfig, HubertForCTC, LlamaConfig, LlamaForCausalLM
 
-from espnet_speechllm.pretrain.ctc_encoder import char_vocab, load_ctc_data, pretrain_ctc
+from espnet_speechllm.pretrain.ctc_encoder import char_vocab, greedy_ctc_cer, load_ctc_data, pretrain_ctc
 from espnet_speechllm.pretrain.text_lm import pretrain_causal_lm
 from espnet_speechllm.pretrain.tokenizer import train_llama_tokenizer
 
@@ -100,13 +100,24 @@ def build_encoder(config: dict, pretrain_data: str, out_dir: str) -> None:
     enc_config = HubertConfig(vocab_size=len(vocab), pad_token_id=0, bos_token_id=None, eos_token_id=None,
                               ctc_loss_reduction="mean", **config["encoder"])
     ctc_model = HubertForCTC(enc_config)
+    report = {}
     if texts:
-        pretrain_ctc(ctc_model, audio, texts, vocab, steps, config["pretrain"]["encoder_batch_size"],
+        # Hold out a few utterances to report how well the encoder transcribes (greedy CTC CER).
+        n_held = min(50, len(texts) // 10)
+        held_audio, held_texts = audio[:n_held], texts[:n_held]
+        pretrain_ctc(ctc_model, audio[n_held:], texts[n_held:], vocab, steps, config["pretrain"]["encoder_batch_size"],
                      config["pretrain"]["encoder_lr"], seed=config["seed"])
+        if n_held:
+            report["heldout_utts"] = n_held
+            report["heldout_greedy_ctc_cer"] = greedy_ctc_cer(ctc_model, held_audio, held_texts, vocab)
+            logger.info(f"encoder pretraining: greedy CTC CER on {n_held} held-out utterances = "
+                        f"{100 * report['heldout_greedy_ctc_cer']:.1f}%")
     # Save the bare encoder (HubertModel), the layout of facebook/hubert-large-ll60k.
     ctc_model.hubert.save_pretrained(out_dir)
     with open(os.path.join(out_dir, "ctc_vocab.json"), "w") as f:
         json.dump(vocab, f)
+    with open(os.path.join(out_dir, "pretrain_report.json"), "w") as f:
+        json.dump(report, f, indent=2)
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -65,3 +65,20 @@ def pretrain_ctc(ctc_model, audio: List[np.ndarray], texts: List[str], vocab: Li
     logger.info(f"encoder CTC pretraining: {steps} steps, final loss {loss_value:.3f}")
     ctc_model.eval()
     return loss_value
+
+
+def greedy_ctc_cer(ctc_model, audio: List[np.ndarray], texts: List[str], vocab: List[str]) -> float:
+    """Character error rate of greedy CTC decoding: how much the encoder's frames know about the text."""
+    import jiwer
+
+    ctc_model.eval()
+    hyps = []
+    with torch.no_grad():
+        for wav in audio:
+            x = torch.from_numpy(wav)[None]
+            x = (x - x.mean()) / x.std().clamp(min=1e-4)
+            ids = ctc_model(x).logits.argmax(-1)[0].tolist()
+            chars = [vocab[i] for j, i in enumerate(ids) if i != 0 and (j == 0 or ids[j - 1] != i)]
+            hyps.append("".join(chars))
+    return float(jiwer.cer(texts, hyps))
+
