@@ -27,19 +27,8 @@ config=""      # Backend configuration file.
 
 . "$(dirname "$0")/parse_options.sh"
 
-jobvar=""
-first=1
-last=1
-if [ $# -gt 0 ] && [[ $1 =~ ^([A-Za-z_][A-Za-z0-9_]*)=([0-9]+):([0-9]+)$ ]]; then
-    jobvar=${BASH_REMATCH[1]}
-    first=${BASH_REMATCH[2]}
-    last=${BASH_REMATCH[3]}
-    shift
-    if [ "${first}" -gt "${last}" ]; then
-        echo "run_local.sh: empty job range ${jobvar}=${first}:${last}" >&2
-        exit 1
-    fi
-fi
+. "$(dirname "$0")/job_range.sh"
+if parse_job_range "${1:-}"; then shift; fi
 if [ $# -lt 2 ]; then
     echo "${help_usage}" >&2
     exit 1

@@ -44,16 +44,8 @@ max_jobs_run=0     # Run at most this many array tasks at once (sbatch --array=1
 prog=slurm.sh
 die() { echo "${prog}: $*" >&2; exit 1; }
 
-jobvar=""
-first=1
-last=1
-if [ $# -gt 0 ] && [[ $1 =~ ^([A-Za-z_][A-Za-z0-9_]*)=([0-9]+):([0-9]+)$ ]]; then
-    jobvar=${BASH_REMATCH[1]}
-    first=${BASH_REMATCH[2]}
-    last=${BASH_REMATCH[3]}
-    shift
-    [ "${first}" -le "${last}" ] || die "empty job range ${jobvar}=${first}:${last}"
-fi
+. "$(dirname "$0")/job_range.sh"
+if parse_job_range "${1:-}"; then shift; fi
 if [ $# -lt 2 ]; then
     echo "${help_usage}" >&2
     exit 1
