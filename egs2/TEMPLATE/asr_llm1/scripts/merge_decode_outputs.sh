@@ -8,8 +8,7 @@ export LC_ALL=C
 help_usage="Usage: scripts/merge_decode_outputs.sh <logdir> <nj> <out-dir>"
 . utils/parse_options.sh
 
-log() { printf '%s (%s:%s) %s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${BASH_SOURCE[1]##*/}" "${BASH_LINENO[0]}" "$*" >&2; }
-die() { printf '%s (%s:%s) ERROR: %s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${BASH_SOURCE[1]##*/}" "${BASH_LINENO[0]}" "$*" >&2; exit 1; }
+. "$(dirname "$0")/../utils/log.sh"
 
 if [ $# -ne 3 ]; then
     echo "${help_usage}" >&2

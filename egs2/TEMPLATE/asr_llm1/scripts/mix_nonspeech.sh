@@ -10,7 +10,7 @@ ratio=0.05  # Non-speech utterances to add, as a fraction of the speech utteranc
 seed=0      # Random seed of the selection.
 . utils/parse_options.sh
 
-log() { printf '%s (%s:%s) %s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${BASH_SOURCE[1]##*/}" "${BASH_LINENO[0]}" "$*" >&2; }
+. "$(dirname "$0")/../utils/log.sh"
 
 if [ $# -ne 3 ]; then
     echo "${help_usage}" >&2

@@ -10,8 +10,7 @@ help_usage="Usage: combine_data.sh [options] <dest-dir> <src-dir1> <src-dir2> ..
 skip_validate=false  # Do not validate the combined dir.
 . "$(dirname "$0")/parse_options.sh"
 
-log() { printf '%s (%s:%s) %s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${BASH_SOURCE[1]##*/}" "${BASH_LINENO[0]}" "$*" >&2; }
-die() { printf '%s (%s:%s) ERROR: %s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${BASH_SOURCE[1]##*/}" "${BASH_LINENO[0]}" "$*" >&2; exit 1; }
+. "$(dirname "$0")/log.sh"
 
 if [ $# -lt 2 ]; then
     echo "${help_usage}" >&2

@@ -9,7 +9,7 @@ utt_prefix=""  # Prefix added to every utterance id.
 spk_prefix=""  # Prefix added to every speaker id.
 . "$(dirname "$0")/parse_options.sh"
 
-log() { printf '%s (%s:%s) %s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${BASH_SOURCE[1]##*/}" "${BASH_LINENO[0]}" "$*" >&2; }
+. "$(dirname "$0")/log.sh"
 
 if [ $# -ne 2 ]; then
     echo "${help_usage}" >&2

@@ -10,7 +10,7 @@ export LC_ALL=C
 help_usage="Usage: fix_data_dir.sh <data-dir>"
 . "$(dirname "$0")/parse_options.sh"
 
-log() { printf '%s (%s:%s) %s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${BASH_SOURCE[1]##*/}" "${BASH_LINENO[0]}" "$*" >&2; }
+. "$(dirname "$0")/log.sh"
 
 if [ $# -ne 1 ]; then
     echo "${help_usage}" >&2

@@ -10,8 +10,7 @@ export LC_ALL=C
 help_usage="Usage: perturb_data_dir_speed.sh <factor> <src-dir> <dest-dir>   (e.g. 0.9 data/train data/train_sp0.9)"
 . "$(dirname "$0")/parse_options.sh"
 
-log() { printf '%s (%s:%s) %s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${BASH_SOURCE[1]##*/}" "${BASH_LINENO[0]}" "$*" >&2; }
-die() { printf '%s (%s:%s) ERROR: %s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${BASH_SOURCE[1]##*/}" "${BASH_LINENO[0]}" "$*" >&2; exit 1; }
+. "$(dirname "$0")/log.sh"
 
 if [ $# -ne 3 ]; then
     echo "${help_usage}" >&2

@@ -14,8 +14,7 @@ utt_list=""   # Keep the utterances listed (first field) in this file.
 spk_list=""   # Keep the utterances of the speakers listed (first field) in this file.
 . "$(dirname "$0")/parse_options.sh"
 
-log() { printf '%s (%s:%s) %s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${BASH_SOURCE[1]##*/}" "${BASH_LINENO[0]}" "$*" >&2; }
-die() { printf '%s (%s:%s) ERROR: %s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${BASH_SOURCE[1]##*/}" "${BASH_LINENO[0]}" "$*" >&2; exit 1; }
+. "$(dirname "$0")/log.sh"
 
 if [ $# -ne 2 ]; then
     echo "${help_usage}" >&2

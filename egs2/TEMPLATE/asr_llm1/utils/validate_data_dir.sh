@@ -13,8 +13,7 @@ check_files=true   # Check that the audio files of plain wav.scp entries exist (
 strict=false       # Missing audio files are errors (default: a warning with their count).
 . "$(dirname "$0")/parse_options.sh"
 
-log() { printf '%s (%s:%s) %s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${BASH_SOURCE[1]##*/}" "${BASH_LINENO[0]}" "$*" >&2; }
-die() { printf '%s (%s:%s) ERROR: %s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${BASH_SOURCE[1]##*/}" "${BASH_LINENO[0]}" "$*" >&2; exit 1; }
+. "$(dirname "$0")/log.sh"
 
 if [ $# -ne 1 ]; then
     echo "${help_usage}" >&2
