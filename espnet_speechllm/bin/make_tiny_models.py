@@ -25,8 +25,9 @@ import torch
 import yaml
 from transformers import AutoTokenizer, HubertConfig, HubertForCTC, LlamaConfig, LlamaForCausalLM
 
+from espnet_speechllm.llm.prompt import DEFAULT_TEMPLATE
 from espnet_speechllm.pretrain.ctc_encoder import char_vocab, greedy_ctc_cer, load_ctc_data, pretrain_ctc
-from espnet_speechllm.pretrain.text_lm import pretrain_causal_lm
+from espnet_speechllm.pretrain.text_lm import PretrainSampler, copy_accuracy, pretrain_causal_lm
 from espnet_speechllm.pretrain.tokenizer import train_llama_tokenizer
 
 from espnet_speechllm.utils.cli import make_parser, setup_logging
@@ -49,6 +50,8 @@ DEFAULTS = {
     },
     "pretrain": {
         "llm_steps": 0, "llm_batch_size": 32, "llm_lr": 3.0e-3,
+        # Share of stretched-copy samples in the ASR prompt layout (pretrain/text_lm.py explains why).
+        "llm_copy_fraction": 0.0, "llm_copy_template": DEFAULT_TEMPLATE,
         "encoder_steps": 0, "encoder_batch_size": 8, "encoder_lr": 1.0e-3, "encoder_max_utts": 4000,
     },
 }
@@ -81,12 +84,23 @@ def build_llm(config: dict, text: str, out_dir: str) -> None:
     llm_config = LlamaConfig(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
                              eos_token_id=tokenizer.eos_token_id, **config["llm"])
     model = LlamaForCausalLM(llm_config)
-    steps = config["pretrain"]["llm_steps"]
-    if steps > 0:
-        pretrain_causal_lm(model, tokenizer, read_sentences(text), steps, config["pretrain"]["llm_batch_size"],
-                           config["pretrain"]["llm_lr"], seed=config["seed"])
+    pre = config["pretrain"]
+    report = {}
+    if pre["llm_steps"] > 0:
+        sentences = read_sentences(text)
+        report["final_loss"] = pretrain_causal_lm(
+            model, tokenizer, sentences, pre["llm_steps"], pre["llm_batch_size"], pre["llm_lr"], seed=config["seed"],
+            copy_fraction=pre["llm_copy_fraction"], copy_template=pre["llm_copy_template"],
+        )
+        if pre["llm_copy_fraction"] > 0:
+            sampler = PretrainSampler(tokenizer, sentences, random.Random(config["seed"] + 1), 1.0,
+                                      pre["llm_copy_template"])
+            report["copy_token_accuracy"] = copy_accuracy(model, sampler)
+            logger.info(f"LLM pretraining: stretched-copy token accuracy {report['copy_token_accuracy']:.3f}")
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    with open(os.path.join(out_dir, "pretrain_report.json"), "w") as f:
+        json.dump(report, f, indent=2)
 
 
 def build_encoder(config: dict, pretrain_data: str, out_dir: str) -> None:
