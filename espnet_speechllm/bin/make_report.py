@@ -33,6 +33,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from espnet_speechllm.scoring.results_md import write_keeping_sections
 from espnet_speechllm.scoring.sclite import SCLITE_FIELDS, find_sclite
 
 logger = logging.getLogger(__name__)
@@ -383,8 +384,7 @@ def make_report(exp_dirs: Sequence[Path], out: Path, config_file: Optional[str],
     for exp_dir in exp_dirs:
         lines += exp_section(exp_dir.resolve(), base, config_file)
     text = "\n".join(lines).rstrip() + "\n"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    write_keeping_sections(out, text)  # e.g. the ablation tables of local/run_ablations.sh
     logger.info("wrote %s (%d experiments)", out, len(exp_dirs))
     return text
 

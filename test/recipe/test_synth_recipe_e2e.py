@@ -74,3 +74,73 @@ def test_rerun_skips_finished_stages(recipe_run):
     log = again.stdout + again.stderr
     assert "Successfully finished" in log
     assert "skip" in log.lower()
+
+
+ABLATION_VARIANTS = {"a_finetune": ["frozen_lora", "lora_lora"], "b_matching": ["none", "both"],
+                     "c_insertion": ["baseline", "constraints"]}
+
+
+def _table_rows(text: str, title_start: str):
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"### {title_start}"))
+    rows = []
+    for line in lines[start + 4:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return lines[start + 2], rows
+
+
+def test_ablation_tables(recipe_run):
+    recipe = recipe_run["recipe"]
+    proc = run(["local/run_ablations.sh", "--spec", "conf/ablations_debug.yaml", "--max_test_utts", "3",
+                "--test_sets", "test_clean test_other", "--nonspeech_test_set", "nonspeech_test", "--", *CI_ARGS],
+               cwd=recipe)
+    text = open(f"{recipe}/RESULTS.md").read()
+    assert "## Environments" in text, "stage 13's report must be kept"
+    assert text.count("<!-- ablations:begin -->") == 1 and "local/run_ablations.sh --spec" in text
+    for table, variants in ABLATION_VARIANTS.items():
+        header, rows = _table_rows(text, f"({table[0]})")
+        assert [r[0].split(" (")[0] for r in rows] == variants
+        assert "test_clean_abl3 WER % (Sub/Del/Ins)" in header and "nonspeech_test_abl3 non-empty %" in header
+        for variant, row in zip(variants, rows):
+            owner = "baseline" if variant == "constraints" else variant
+            exp = f"{recipe}/exp/asr_llm_abl_{table}_{owner}_s0"
+            result = json.load(open(f"{exp}/decode_{variant}/test_clean_abl3/score_wer/result.json"))
+            assert result["counts"]["Snt"] == 3
+            wer_cell = row[header.strip("|").split("|").index(" test_clean_abl3 WER % (Sub/Del/Ins) ")]
+            assert wer_cell.startswith(f"{result['percent']['Err']:.1f} (")
+            trainable = json.load(open(f"{exp}/param_report.json"))["trainable"]
+            assert row[2] == f"{trainable:,}"
+    # (a): a frozen encoder trains fewer parameters than an encoder with LoRA.
+    _, rows = _table_rows(text, "(a)")
+    assert int(rows[0][2].replace(",", "")) < int(rows[1][2].replace(",", ""))
+    # (b): the matching-loss variant has its cross-attention map, the other none.
+    assert os.path.getsize(f"{recipe}/exp/asr_llm_abl_b_matching_both_s0/images/matching_attention.png") > 1000
+    assert not os.path.exists(f"{recipe}/exp/asr_llm_abl_b_matching_none_s0/images/matching_attention.png")
+    # (c): the baseline trained on its own set, without non-speech or augmented copies; "constraints"
+    # decoded that model (no training of its own) with the n-gram constraint on.
+    utts = [line.split()[0] for line in open(f"{recipe}/dump/raw/train_abl_c_insertion_baseline/wav.scp")]
+    assert utts and not any(u.startswith(("sp0.9-", "sp1.1-", "noisy-", "nstrain-")) for u in utts)
+    assert not os.path.exists(f"{recipe}/exp/asr_llm_abl_c_insertion_constraints_s0")
+    decode = f"{recipe}/exp/ablations/conf/c_insertion"
+    assert "no_repeat_ngram_size: 0" in open(f"{decode}/baseline_decode.yaml").read()
+    assert "no_repeat_ngram_size: 3" in open(f"{decode}/constraints_decode.yaml").read()
+    # A rerun redoes nothing; stage 13 rewriting RESULTS.md keeps the ablation section.
+    model = f"{recipe}/exp/asr_llm_abl_a_finetune_lora_lora_s0/valid.acc.ave.pth"
+    hyp = f"{recipe}/exp/asr_llm_abl_a_finetune_lora_lora_s0/decode_lora_lora/test_clean_abl3/text"
+    mtimes = (os.path.getmtime(model), os.path.getmtime(hyp))
+    run(["local/run_ablations.sh", "--spec", "conf/ablations_debug.yaml", "--max_test_utts", "3",
+                 "--test_sets", "test_clean test_other", "--nonspeech_test_set", "nonspeech_test", "--", *CI_ARGS],
+                cwd=recipe)
+    assert (os.path.getmtime(model), os.path.getmtime(hyp)) == mtimes
+    run(["./run.sh", *CI_ARGS, "--stage", "13"], cwd=recipe)
+    text = open(f"{recipe}/RESULTS.md").read()
+    assert text.count("<!-- ablations:begin -->") == 1
+    for table in ABLATION_VARIANTS:
+        _, rows = _table_rows(text, f"({table[0]})")
+        assert all(float(row[3]) >= 0 for row in rows), rows  # training time survives the rerun
+    section = text[text.index("<!-- ablations:begin -->"):]
+    images = [line for line in section.splitlines() if line.startswith("![")]
+    assert images == ["![both](exp/asr_llm_abl_b_matching_both_s0/images/matching_attention.png)"]
+    assert "ablation tables written" in proc.stderr

@@ -60,6 +60,8 @@ speed_perturb_factors="0.9 1.0 1.1"  # sox speed factors ("" skips stage 3).
 noise_aug_ratio=0.3                  # Fraction of utterances that get an extra noisy copy (0 skips stage 4).
 noise_snr_range="5 20"               # SNR range (dB) of the noisy copies.
 nonspeech_ratio=0.05                 # Non-speech utterances added, as a fraction of the speech utterances.
+final_set=""                         # Name of the stage-5 training set (default: <train_set>_final); ablations
+                                     # give each data variant its own.
 
 ## Dump (stage 6)
 audio_format=wav      # Audio format inside the dump arks: wav or flac (about half the disk).
@@ -118,7 +120,7 @@ case "${nonspeech_source}" in musan | sox) ;; *) die "--nonspeech_source must be
 # Names of the derived sets and dirs.
 if [ -n "${speed_perturb_factors}" ]; then sp_set=${train_set}_sp; else sp_set=${train_set}; fi
 if awk -v r="${noise_aug_ratio}" 'BEGIN { exit !(r > 0) }'; then noisy_set=${sp_set}_noisy; else noisy_set=${sp_set}; fi
-final_set=${train_set}_final
+final_set=${final_set:-${train_set}_final}
 pretrained_dir=${pretrained_dir:-${expdir}/pretrained}
 asr_stats_dir=${asr_stats_dir:-${expdir}/stats_${asr_tag}}
 asr_exp=${expdir}/asr_llm_${asr_tag}

@@ -7,7 +7,7 @@
 #
 # Every "--name value" (or "--name=value") at the front of the arguments sets the already
 # declared variable "name" ("-" in names is read as "_"); parsing stops at the first argument
-# that is not an option, and the remaining arguments stay in "$@" for the caller.
+# that is not an option (or at "--"), and the remaining arguments stay in "$@" for the caller.
 # A variable whose default is true/false only accepts true/false. Unknown options are errors.
 #
 # --help / -h prints "${help_message}" when the caller set one; otherwise a help GENERATED from the
@@ -59,6 +59,9 @@ _po_print_help() {
 
 while [ $# -gt 0 ]; do
     case "$1" in
+        --)  # end of options: "--" and what follows stay in "$@" for the caller
+            break
+            ;;
         --help | -h)
             if [ -n "${help_message:-}" ]; then
                 printf '%s\n' "${help_message}"

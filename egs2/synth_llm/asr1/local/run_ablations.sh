@@ -1,0 +1,1 @@
+../../../TEMPLATE/asr_llm1/run_ablations.sh
