@@ -81,6 +81,9 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--llm_dir", default=None, help="local HF LLM dir with tokenizer (default: random weights)")
     g.add_argument("--encoder_finetune", choices=["frozen", "lora", "full"], default=None, help="override the YAML")
     g.add_argument("--llm_finetune", choices=["frozen", "lora", "full"], default=None, help="override the YAML")
+    g.add_argument("--precomputed_encoder", action="store_true",
+                   help="frozen encoder: feed its outputs, computed once before timing (bin/dump_encoder_feats); "
+                        "the step FLOPs then leave the encoder out")
     g.add_argument("--gradient_checkpointing", choices=["yaml", "true", "false"], default="yaml",
                    help="LLM gradient checkpointing (default: as in the YAML)")
     g.add_argument("--llm_weight_dtype", choices=["yaml", "float32", "bfloat16"], default="yaml",
@@ -247,6 +250,27 @@ def measure_matmul_peak(device, dtype, n: int, repeats: int = 10) -> float:
     return 2.0 * n ** 3 / best
 
 
+class _DumpedFeatures(torch.nn.Module):
+    """Stands in for encoder: precomputed without a model dir: the batch already holds encoder outputs."""
+
+    def forward(self, feats, feats_lengths):
+        return feats, feats_lengths
+
+
+@torch.no_grad()
+def precompute_encoder_outputs(model, data, autocast_ctx):
+    """Replace each batch's waveforms by the frozen encoder's outputs, then drop the encoder from the model."""
+    if getattr(model.encoder, "finetune", None) != "frozen":
+        raise SystemExit("--precomputed_encoder needs a frozen encoder (--encoder_finetune frozen)")
+    out = []
+    for batch in data:
+        with autocast_ctx():
+            feats, lengths = model.encoder(batch["speech"], batch["speech_lengths"])
+        out.append({**batch, "speech": feats.float(), "speech_lengths": lengths})
+    model.encoder = _DumpedFeatures()
+    return out
+
+
 def train_step(model, params, opt, batch, autocast_ctx):
     with autocast_ctx():
         loss, _, _ = model(**batch)
@@ -394,6 +418,8 @@ def main(argv=None) -> int:
                       "positional conv of the encoder makes its count higher)")
 
         data = [batch_tensors(utts, idx, vocab, device, gen) for idx in chosen]
+        if args.precomputed_encoder:
+            data = precompute_encoder_outputs(model, data, autocast_ctx)
         for i in range(args.warmup):
             train_step(model, params, opt, data[i], autocast_ctx)
         sync(device)
@@ -433,6 +459,13 @@ def main(argv=None) -> int:
             padded += F.step_flops(shape, s, n, padded=True)
             llm_tokens += sum(shape.prompt_tokens + math.ceil(shape.encoder.frames(x) / shape.adapter.downsample)
                               + y + 1 for x, y in zip(s, n))
+        if args.precomputed_encoder:
+            for flops in (useful, padded):  # dumped once, not part of a training step
+                for part in ("encoder_cnn", "encoder_transformer"):
+                    flops.fwd.pop(part, None)
+                    flops.bwd.pop(part, None)
+                flops.wasted = 0.0
+            print("encoder outputs precomputed (frozen encoder, dumped once): the encoder is not in the step")
         total_s = sum(times)
         n_mm = args.matmul_size or (8192 if device.type == "cuda" else 2048)
         peak = measure_matmul_peak(device, amp_dtype, n_mm)

@@ -33,7 +33,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 
-from espnet_speechllm.utils.cli import make_parser
+from espnet_speechllm.datagen.cli import run_main
+from espnet_speechllm.utils.cli import make_parser, setup_logging
 
 VARIANT_KEYS = {"train_config", "train", "inference", "data", "same_model_as", "description"}
 TABLE_KEYS = {"title", "claim", "variants", "attention_plots"}
@@ -143,6 +144,7 @@ def get_parser():
 
 def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
+    setup_logging()
     runs = build_plan(args.spec, args.tables, args.seeds, args.out_dir, args.train_set)
     fields = ("table", "variant", "seed", "asr_tag", "train_config", "inference_config", "inference_tag",
               "final_set", "train", "data_opts")
@@ -152,4 +154,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -15,6 +15,7 @@ import torch
 
 from espnet_speechllm.bin.make_report import _pyplot
 from espnet_speechllm.data.audio import SAMPLE_RATE, load_audio
+from espnet_speechllm.encoder.precomputed import restore_source_encoder
 from espnet_speechllm.tasks.speechllm import SpeechLLMTask
 from espnet_speechllm.utils.cli import make_parser, setup_logging
 
@@ -67,7 +68,7 @@ def main(argv=None) -> None:
     if model.matching_loss is None:
         logger.info(f"{args.exp_dir} was trained without the matching loss: no attention map to plot")
         return
-    model.eval()
+    restore_source_encoder(model).eval()  # reads audio even when trained on dumped encoder outputs
     utt_id, entry, transcript = first_utterance(args.data_dir, args.utt_id)
     speech = load_audio(utt_id, entry)
     weights, tokens = attention_map(model, speech, transcript)

@@ -37,6 +37,7 @@ from espnet_speechllm.data.collate import SpeechLLMCollateFn
 from espnet_speechllm.data.preprocess import TEXT_CASES, TranscriptTokenizer
 from espnet_speechllm.data.transcript import register_transcript_type
 from espnet_speechllm.encoder.hf_speech_encoder import HFSpeechEncoder
+from espnet_speechllm.encoder.precomputed import PrecomputedEncoder
 from espnet_speechllm.finetune import count_parameters
 from espnet_speechllm.llm.hf_causal_lm import HFCausalLM, load_tokenizer
 from espnet_speechllm.loss.matching import MATCHING_KEYS, MatchingLoss
@@ -50,8 +51,10 @@ register_transcript_type()
 
 encoder_choices = ClassChoices(
     "encoder",
-    # One wrapper serves every HF waveform SSL model; the names document what the dir holds.
-    classes=dict(hubert=HFSpeechEncoder, wavlm=HFSpeechEncoder, wav2vec2=HFSpeechEncoder),
+    # One wrapper serves every HF waveform SSL model; the names document what the dir holds. "precomputed"
+    # reads dumped outputs of a frozen one (encoder/precomputed.py).
+    classes=dict(hubert=HFSpeechEncoder, wavlm=HFSpeechEncoder, wav2vec2=HFSpeechEncoder,
+                 precomputed=PrecomputedEncoder),
     type_check=torch.nn.Module,
     default="hubert",
 )

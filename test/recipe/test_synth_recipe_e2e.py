@@ -112,9 +112,13 @@ def test_ablation_tables(recipe_run):
             assert wer_cell.startswith(f"{result['percent']['Err']:.1f} (")
             trainable = json.load(open(f"{exp}/param_report.json"))["trainable"]
             assert row[2] == f"{trainable:,}"
-    # (a): a frozen encoder trains fewer parameters than an encoder with LoRA.
+    # (a): a frozen encoder trains fewer parameters than an encoder with LoRA; that variant trained on the
+    # encoder outputs stage 8 dumped ("encoder: precomputed") and decoded from audio.
     _, rows = _table_rows(text, "(a)")
     assert int(rows[0][2].replace(",", "")) < int(rows[1][2].replace(",", ""))
+    feats = f"{recipe}/dump/encoder_feats/frozen_lora"
+    assert os.path.getsize(f"{feats}/train_final/feats.ark") > 0 and os.path.isfile(f"{feats}/dev/.done")
+    assert "kaldi_ark" in open(f"{recipe}/exp/asr_llm_abl_a_finetune_frozen_lora_s0/config.yaml").read()
     # (b): the matching-loss variant has its cross-attention map, the other none.
     assert os.path.getsize(f"{recipe}/exp/asr_llm_abl_b_matching_both_s0/images/matching_attention.png") > 1000
     assert not os.path.exists(f"{recipe}/exp/asr_llm_abl_b_matching_none_s0/images/matching_attention.png")

@@ -18,7 +18,7 @@ Stages (--stage N --stop_stage M):
    5 non-speech mixing (empty transcripts)       -> data/<train>_final
    6 dump audio + duration filter                -> dump/raw/<set>
    7 foundation models (local/foundation_models.sh) -> exp/pretrained/{encoder,llm}
-   8 collect shape statistics                    -> exp/stats_<tag>
+   8 collect shape statistics (+ dumped encoder outputs) -> exp/stats_<tag>
    9 training                                    -> exp/asr_llm_<tag>
   10 checkpoint averaging, PEFT adapter export   -> exp/asr_llm_<tag>/{<model>,peft/}
   11 decoding                                    -> exp/asr_llm_<tag>/decode_*/<set>/text
@@ -305,11 +305,31 @@ fi
 
 train_dir=${dumpdir}/raw/${final_set}
 valid_dir=${dumpdir}/raw/${valid_set}
+# A training YAML with "encoder: precomputed" trains on the outputs of its frozen source encoder, dumped
+# once by stage 8 (espnet_speechllm/encoder/precomputed.py); decoding still reads audio.
+train_speech="${train_dir}/wav.scp,speech,audio"
+valid_speech="${valid_dir}/wav.scp,speech,audio"
+feats_dir=""
+if [ -f "${train_config}" ] && grep -qE '^encoder:[[:space:]]*precomputed' "${train_config}"; then
+    feats_dir=${dumpdir}/encoder_feats/$(basename "${train_config}" .yaml)
+    train_speech="${feats_dir}/${final_set}/feats.scp,speech,kaldi_ark"
+    valid_speech="${feats_dir}/${valid_set}/feats.scp,speech,kaldi_ark"
+fi
 
 if runs 8; then
     stage_begin 8
     log "Stage 8: collect stats: ${train_dir}, ${valid_dir} -> ${asr_stats_dir}"
     require_data "${train_dir}" "${valid_dir}"
+    if [ -n "${feats_dir}" ]; then
+        _device=cpu
+        [ "${ngpu}" -gt 0 ] && _device=cuda
+        for dset in ${final_set} ${valid_set}; do
+            log "dumping frozen-encoder outputs: ${dumpdir}/raw/${dset} -> ${feats_dir}/${dset}"
+            run_logged "${feats_dir}/logdir/dump_${dset}.log" \
+                ${python} -m espnet_speechllm.bin.dump_encoder_feats --train_config "${train_config}" \
+                --data_dir "${dumpdir}/raw/${dset}" --out_dir "${feats_dir}/${dset}" --device "${_device}" --force "${force}"
+        done
+    fi
     _settings="config=${train_config} train=${train_dir} valid=${valid_dir}"
     if ! is_done "${asr_stats_dir}/.done" "${_settings}"; then
         prepare_out_dir "${asr_stats_dir}"
@@ -329,9 +349,9 @@ if runs 8; then
             ${python} -m espnet_speechllm.bin.speechllm_train \
             --collect_stats true \
             --config "${train_config}" \
-            --train_data_path_and_name_and_type "${train_dir}/wav.scp,speech,audio" \
+            --train_data_path_and_name_and_type "${train_speech}" \
             --train_data_path_and_name_and_type "${train_dir}/text,text,transcript" \
-            --valid_data_path_and_name_and_type "${valid_dir}/wav.scp,speech,audio" \
+            --valid_data_path_and_name_and_type "${valid_speech}" \
             --valid_data_path_and_name_and_type "${valid_dir}/text,text,transcript" \
             --train_shape_file "${_logdir}/train.JOB.scp" \
             --valid_shape_file "${_logdir}/valid.JOB.scp" \
@@ -375,9 +395,9 @@ if runs 9; then
         ${python} -m espnet_speechllm.bin.speechllm_train \
         --config "${train_config}" \
         --use_preprocessor true \
-        --train_data_path_and_name_and_type "${train_dir}/wav.scp,speech,audio" \
+        --train_data_path_and_name_and_type "${train_speech}" \
         --train_data_path_and_name_and_type "${train_dir}/text,text,transcript" \
-        --valid_data_path_and_name_and_type "${valid_dir}/wav.scp,speech,audio" \
+        --valid_data_path_and_name_and_type "${valid_speech}" \
         --valid_data_path_and_name_and_type "${valid_dir}/text,text,transcript" \
         --train_shape_file "${asr_stats_dir}/train/speech_shape" \
         --train_shape_file "${asr_stats_dir}/train/text_shape" \

@@ -1,0 +1,142 @@
+"""Dump the outputs of a FROZEN speech encoder once, so training reads them instead of recomputing them.
+
+Reads the ``encoder``/``encoder_conf`` of a training YAML (the encoder must be frozen), runs it over the
+audio of a dumped data dir in length-sorted batches, and writes
+    <out_dir>/feats.ark, feats.scp   (T, D) per utterance, kaldiio "npy" format in --dtype
+    <out_dir>/utt2num_frames, and text, utt2spk, spk2utt copied from --data_dir
+and a .done marker; an existing dump is not overwritten without --force true. Train on it with
+``encoder: precomputed`` (espnet_speechllm/encoder/precomputed.py shows the YAML) and
+``--train_data_path_and_name_and_type <out_dir>/feats.scp,speech,kaldi_ark``.
+
+Disk: HuBERT-large gives 50 frames x 1024 values per second, i.e. 100 kB/s in float16 (960 h of
+LibriSpeech: ~350 GB, x3 with speed perturbation).
+
+    python -m espnet_speechllm.bin.dump_encoder_feats --train_config conf/train_frozen_encoder.yaml \\
+        --data_dir dump/raw/train_final --out_dir dump/encoder/train_final --device cuda
+"""
+import argparse
+import logging
+import os
+import shutil
+from typing import Dict, List, Optional
+
+import kaldiio
+import numpy as np
+import torch
+import yaml
+
+from espnet_speechllm.data.audio import load_audio, read_scp
+from espnet_speechllm.datagen.cli import run_main, setup_logging, str2bool
+from espnet_speechllm.datagen.datadir import DoneMarker, OutputsExistError
+from espnet_speechllm.datagen.progress import progress
+
+logger = logging.getLogger(__name__)
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--train_config", required=True, help="training YAML whose encoder/encoder_conf to run")
+    p.add_argument("--data_dir", required=True, help="dumped data dir (wav.scp, text, utt2spk)")
+    p.add_argument("--out_dir", required=True, help="e.g. dump/encoder/<set>")
+    p.add_argument("--dtype", default="float16", choices=["float16", "float32"], help="storage type")
+    p.add_argument("--batch_seconds", type=float, default=200.0, help="audio seconds per encoder batch")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--force", type=str2bool, default=False, help="remake an existing dump")
+    p.add_argument("--log_level", default="INFO")
+    return p
+
+
+def build_frozen_encoder(train_config: str) -> torch.nn.Module:
+    from espnet_speechllm.tasks.speechllm import encoder_choices
+
+    with open(train_config, encoding="utf-8") as f:
+        config = yaml.safe_load(f) or {}
+    name, conf = config.get("encoder", "hubert"), dict(config.get("encoder_conf") or {})
+    if name == "precomputed":
+        name, conf = conf.get("source", "hubert"), dict(conf.get("source_conf") or {})
+    if conf.get("finetune", "frozen") != "frozen":
+        raise ValueError(f"{train_config}: encoder_conf.finetune={conf['finetune']!r}; only a frozen encoder's "
+                         "outputs can be dumped (they would change during training)")
+    return encoder_choices.get_class(name)(**conf).eval()
+
+
+def length_batches(lengths: Dict[str, int], max_samples: int) -> List[List[str]]:
+    """Utterance ids sorted by length, cut into batches of at most ``max_samples`` padded samples."""
+    batches, batch, longest = [], [], 0
+    for utt in sorted(lengths, key=lengths.get):
+        longest_if_added = max(longest, lengths[utt])
+        if batch and longest_if_added * (len(batch) + 1) > max_samples:
+            batches.append(batch)
+            batch, longest_if_added = [], lengths[utt]
+        batch.append(utt)
+        longest = longest_if_added
+    return batches + ([batch] if batch else [])
+
+
+def read_num_samples(data_dir: str, wav_scp: Dict[str, str]) -> Dict[str, int]:
+    """utt2num_samples of a stage-6 dump (batches are planned from it, the audio is read batch by batch)."""
+    path = os.path.join(data_dir, "utt2num_samples")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: dump the set with stage 6 (espnet_speechllm.bin.dump_audio) first")
+    lengths = {utt: int(n) for utt, n in read_scp(path).items()}
+    missing = [u for u in wav_scp if u not in lengths]
+    if missing:
+        raise ValueError(f"{path} has no length for {len(missing)} utterance(s) of wav.scp, e.g. {missing[0]!r}")
+    return {u: lengths[u] for u in wav_scp}
+
+
+@torch.no_grad()
+def dump(encoder: torch.nn.Module, wav_scp: Dict[str, str], num_samples: Dict[str, int], out_dir: str, dtype: str,
+         batch_seconds: float, device: str) -> int:
+    encoder.to(device)
+    frames: Dict[str, int] = {}
+    with kaldiio.WriteHelper(f"ark,scp:{out_dir}/feats.ark,{out_dir}/feats.scp", write_function="numpy") as writer:
+        for batch in progress(length_batches(num_samples, int(batch_seconds * 16000)), desc="encoder batches"):
+            audio = [load_audio(u, wav_scp[u]) for u in batch]
+            lengths = torch.tensor([len(a) for a in audio])
+            wav = torch.zeros(len(batch), int(lengths.max()))
+            for i, a in enumerate(audio):
+                wav[i, : lengths[i]] = torch.from_numpy(a)
+            hidden, hidden_lengths = encoder(wav.to(device), lengths.to(device))  # (B, T, D), (B,)
+            for i, u in enumerate(batch):
+                feats = hidden[i, : hidden_lengths[i]].float().cpu().numpy().astype(dtype)
+                writer(u, feats)
+                frames[u] = feats.shape[0]
+    # Batches run in length order; Kaldi files (and ESPnet's line-by-line readers) want utterance order.
+    scp = os.path.join(out_dir, "feats.scp")
+    with open(scp, encoding="utf-8") as f:
+        lines = sorted(f, key=lambda line: line.split(maxsplit=1)[0].encode())
+    with open(scp, "w", encoding="utf-8") as f:
+        f.writelines(lines)
+    with open(os.path.join(out_dir, "utt2num_frames"), "w", encoding="utf-8") as f:
+        f.writelines(f"{u} {frames[u]}\n" for u in sorted(frames, key=str.encode))
+    return len(frames)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = get_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    marker = DoneMarker(os.path.join(args.out_dir, ".done"),
+                        {"train_config": os.path.abspath(args.train_config), "data_dir": os.path.abspath(args.data_dir),
+                         "dtype": args.dtype}, force=args.force, what=args.out_dir)
+    if marker.is_done():
+        logger.info(f"{args.out_dir} is done; skipping (--force true remakes it)")
+        return
+    if os.path.exists(os.path.join(args.out_dir, "feats.scp")) and not args.force:
+        raise OutputsExistError(f"{args.out_dir} holds features without a .done marker; pass --force true")
+    wav_scp = read_scp(os.path.join(args.data_dir, "wav.scp"))
+    if not wav_scp:
+        raise ValueError(f"{args.data_dir}/wav.scp is empty")
+    encoder = build_frozen_encoder(args.train_config)
+    os.makedirs(args.out_dir, exist_ok=True)
+    n = dump(encoder, wav_scp, read_num_samples(args.data_dir, wav_scp), args.out_dir, args.dtype,
+             args.batch_seconds, args.device)
+    for name in ("text", "utt2spk", "spk2utt"):
+        if os.path.isfile(os.path.join(args.data_dir, name)):
+            shutil.copyfile(os.path.join(args.data_dir, name), os.path.join(args.out_dir, name))
+    marker.write()
+    logger.info(f"wrote {n} utterances of encoder outputs ({encoder.output_size()} dims, {args.dtype}) to {args.out_dir}")
+
+
+if __name__ == "__main__":
+    run_main(main)

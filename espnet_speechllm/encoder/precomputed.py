@@ -1,0 +1,63 @@
+"""Frozen-encoder outputs read from disk instead of recomputed every epoch (``encoder: precomputed``).
+
+A frozen encoder gives the same outputs in every epoch, yet the loop recomputes them (its forward, and the
+waveform reading and normalization) for every batch. ``espnet_speechllm.bin.dump_encoder_feats`` runs the
+encoder once over a data dir and writes kaldiio ark/scp; training then reads ``feats.scp,speech,kaldi_ark`` with
+
+    encoder: precomputed
+    encoder_conf:
+        source: hubert                          # the encoder that produced the features ...
+        source_conf: {model_dir: exp/pretrained/encoder, finetune: frozen}   # ... and its conf
+
+Decoding reads audio: the inference tool swaps the source encoder back in (:meth:`build_source`), so a
+model trained on features decodes exactly like one trained with the frozen encoder in the loop.
+"""
+from typing import Any, Dict, Optional, Tuple
+
+import torch
+from transformers import AutoConfig
+
+
+class PrecomputedEncoder(torch.nn.Module):
+    """(B, T, D) dumped encoder outputs -> the same, checked against the source encoder's width."""
+
+    def __init__(self, source: str = "hubert", source_conf: Optional[Dict[str, Any]] = None):
+        super().__init__()
+        conf = dict(source_conf or {})
+        if conf.get("finetune", "frozen") != "frozen":
+            raise ValueError(
+                f"encoder_conf.source_conf.finetune={conf['finetune']!r}: only a frozen encoder's outputs can be "
+                "dumped (its outputs change during training otherwise); use the encoder itself"
+            )
+        if "model_dir" not in conf:
+            raise ValueError("encoder_conf.source_conf.model_dir is required (the encoder that made the features)")
+        self.source, self.source_conf = source, conf
+        self.finetune = "frozen"
+        config = AutoConfig.from_pretrained(conf["model_dir"], **(conf.get("config_overrides") or {}))
+        self._output_size = config.hidden_size
+
+    def output_size(self) -> int:
+        return self._output_size
+
+    def build_source(self) -> torch.nn.Module:
+        """The frozen encoder that produced the features, for decoding from audio."""
+        from espnet_speechllm.tasks.speechllm import encoder_choices
+
+        return encoder_choices.get_class(self.source)(**self.source_conf)
+
+    def forward(self, feats: torch.Tensor, feats_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        if feats.dim() != 3 or feats.size(-1) != self._output_size:
+            raise ValueError(
+                f"encoder: precomputed expects (batch, frames, {self._output_size}) features from "
+                f"espnet_speechllm.bin.dump_encoder_feats (data type feats.scp,speech,kaldi_ark); got shape "
+                f"{tuple(feats.shape)}. Waveforms need the encoder itself (encoder: {self.source})."
+            )
+        return feats, feats_lengths
+
+
+def restore_source_encoder(model: torch.nn.Module) -> torch.nn.Module:
+    """A model trained on dumped features gets its source encoder back, to run on audio; others unchanged."""
+    if isinstance(model.encoder, PrecomputedEncoder):
+        device = next(model.parameters()).device
+        model.encoder = model.encoder.build_source().to(device)
+    return model

@@ -1,0 +1,140 @@
+"""Dumped frozen-encoder outputs: the dump equals the encoder, a model on them trains through ESPnet to the same
+loss as with the encoder in the loop, and decoding swaps the encoder back in."""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+
+import kaldiio
+import pytest
+import torch
+import yaml
+
+from espnet_speechllm.bin import dump_encoder_feats
+from espnet_speechllm.data.audio import load_audio, read_scp
+from espnet_speechllm.encoder.precomputed import PrecomputedEncoder, restore_source_encoder
+from espnet_speechllm.tasks.speechllm import SpeechLLMTask
+
+
+@pytest.fixture(scope="module")
+def dumped(tiny_models, speech_corpus, tmp_path_factory):
+    root = tmp_path_factory.mktemp("feats")
+    data = root / "data"
+    shutil.copytree(speech_corpus, data)
+    wavs = read_scp(f"{data}/wav.scp")
+    (data / "utt2num_samples").write_text("".join(f"{u} {len(load_audio(u, e))}\n" for u, e in wavs.items()))
+    config = root / "frozen.yaml"
+    config.write_text(yaml.safe_dump({"encoder": "hubert",
+                                      "encoder_conf": {"model_dir": f"{tiny_models}/encoder", "finetune": "frozen"}}))
+    # 5 s batches: several padded batches over the 12 utterances.
+    dump_encoder_feats.main(["--train_config", str(config), "--data_dir", str(data), "--out_dir", str(root / "feats"),
+                             "--dtype", "float32", "--batch_seconds", "5"])
+    return dict(root=root, data=str(data), feats=str(root / "feats"), config=str(config), wavs=wavs)
+
+
+def test_dump_equals_encoder_run_alone(dumped, tiny_models):
+    encoder = dump_encoder_feats.build_frozen_encoder(dumped["config"])
+    feats = dict(kaldiio.load_scp(f"{dumped['feats']}/feats.scp"))
+    assert list(feats) == sorted(dumped["wavs"])  # utterance order, like every Kaldi file of the dir
+    frames = dict(line.split() for line in open(f"{dumped['feats']}/utt2num_frames"))
+    with torch.no_grad():
+        for utt, entry in dumped["wavs"].items():
+            wav = torch.from_numpy(load_audio(utt, entry))[None]
+            hidden, _ = encoder(wav, torch.tensor([wav.size(1)]))
+            assert feats[utt].shape == tuple(hidden[0].shape) and int(frames[utt]) == hidden.size(1)
+            assert torch.allclose(torch.from_numpy(feats[utt]), hidden[0], atol=1e-4), utt
+    assert open(f"{dumped['feats']}/text").read() == open(f"{dumped['data']}/text").read()
+
+
+def test_rerun_skips_and_never_overwrites(dumped, caplog):
+    args = ["--train_config", dumped["config"], "--data_dir", dumped["data"], "--out_dir", dumped["feats"],
+            "--dtype", "float32"]
+    mtime = os.path.getmtime(f"{dumped['feats']}/feats.ark")
+    dump_encoder_feats.main(args)
+    assert os.path.getmtime(f"{dumped['feats']}/feats.ark") == mtime
+    with pytest.raises(Exception, match="other settings"):
+        dump_encoder_feats.main(args[:-1] + ["float16"])
+
+
+def _precomputed_args(make_model_args, tiny_models):
+    args = make_model_args(tiny_models, "frozen", "lora", matching_weight=0.5)
+    return args, argparse.Namespace(**{**vars(args), "encoder": "precomputed",
+                                       "encoder_conf": {"source": "hubert", "source_conf": args.encoder_conf}})
+
+
+def test_same_loss_as_frozen_encoder_and_decoding_swap(dumped, make_model_args, tiny_models):
+    args, pre_args = _precomputed_args(make_model_args, tiny_models)
+    torch.manual_seed(0)
+    with_encoder = SpeechLLMTask.build_model(args).eval()
+    on_feats = SpeechLLMTask.build_model(pre_args).eval()
+    on_feats.load_state_dict(with_encoder.state_dict())  # same adapter / LoRA / matching weights
+    feats = dict(kaldiio.load_scp(f"{dumped['feats']}/feats.scp"))
+    texts = dict(line.rstrip("\n").split(" ", 1) for line in open(f"{dumped['data']}/text"))
+    utts = sorted(feats)[:4]
+    tok = with_encoder.llm.tokenizer
+    ids = [torch.tensor(tok(texts[u], add_special_tokens=False).input_ids) for u in utts]
+    text = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=-1)
+    text_lengths = torch.tensor([len(i) for i in ids])
+    wavs = [torch.from_numpy(load_audio(u, dumped["wavs"][u])) for u in utts]
+    speech = torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True)
+    speech_lengths = torch.tensor([len(w) for w in wavs])
+    h = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(feats[u]) for u in utts], batch_first=True)
+    h_lengths = torch.tensor([feats[u].shape[0] for u in utts])
+    with torch.no_grad():
+        _, ref, _ = with_encoder(speech, speech_lengths, text, text_lengths)
+        _, got, _ = on_feats(h, h_lengths, text, text_lengths)
+        for key in ("loss", "loss_ce", "loss_match"):
+            assert abs(float(ref[key]) - float(got[key])) < 1e-4, (key, ref[key], got[key])
+        with pytest.raises(ValueError, match="precomputed expects"):
+            on_feats(speech, speech_lengths, text, text_lengths)  # a waveform batch
+        restore_source_encoder(on_feats)  # what the inference and plotting tools do
+        a, a_len = with_encoder.encode_speech(speech, speech_lengths)
+        b, b_len = on_feats.encode_speech(speech, speech_lengths)
+        assert torch.equal(a_len, b_len) and torch.allclose(a, b, atol=1e-5)
+
+
+def test_only_frozen_encoders(tiny_models, tmp_path):
+    with pytest.raises(ValueError, match="only a frozen encoder"):
+        PrecomputedEncoder("hubert", {"model_dir": f"{tiny_models}/encoder", "finetune": "lora"})
+    config = tmp_path / "lora.yaml"
+    config.write_text(yaml.safe_dump({"encoder": "hubert", "encoder_conf": {"model_dir": f"{tiny_models}/encoder",
+                                                                            "finetune": "lora"}}))
+    with pytest.raises(ValueError, match="only a frozen encoder"):
+        dump_encoder_feats.build_frozen_encoder(str(config))
+
+
+def test_espnet_training_on_dumped_feats(dumped, tiny_models, tmp_path):
+    conf = dict(
+        encoder="precomputed",
+        encoder_conf=dict(source="hubert", source_conf=dict(model_dir=f"{tiny_models}/encoder", finetune="frozen")),
+        adapter="conv1d_mlp", adapter_conf=dict(downsample_rate=2, hidden_size=64),
+        llm="hf_causal_lm",
+        llm_conf=dict(model_dir=f"{tiny_models}/llm", finetune="lora",
+                      lora_conf=dict(r=4, alpha=8, target_modules=["q_proj", "v_proj"])),
+        matching_loss_conf=dict(weight=0.5),
+        batch_type="sorted", batch_size=4, max_epoch=1, num_workers=0, optim="adamw", optim_conf=dict(lr=1e-3),
+        best_model_criterion=[["valid", "acc", "max"]], keep_nbest_models=1, seed=0, ngpu=0,
+    )
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump(conf))
+    feats, data = dumped["feats"], dumped["data"]
+    data_args = ["--train_data_path_and_name_and_type", f"{feats}/feats.scp,speech,kaldi_ark",
+                 "--train_data_path_and_name_and_type", f"{data}/text,text,transcript",
+                 "--valid_data_path_and_name_and_type", f"{feats}/feats.scp,speech,kaldi_ark",
+                 "--valid_data_path_and_name_and_type", f"{data}/text,text,transcript"]
+
+    def train(*args):
+        proc = subprocess.run([sys.executable, "-m", "espnet_speechllm.bin.speechllm_train", "--config", str(config),
+                               *data_args, *map(str, args)], cwd=tmp_path, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    train("--collect_stats", "true", "--train_shape_file", f"{feats}/feats.scp",
+          "--valid_shape_file", f"{feats}/feats.scp", "--output_dir", tmp_path / "stats")
+    shape = (tmp_path / "stats/train/speech_shape").read_text().split("\n")[0].split()
+    assert shape[1].endswith(",128")  # (frames, encoder width)
+    stats = tmp_path / "stats"
+    train("--train_shape_file", stats / "train/speech_shape", "--train_shape_file", stats / "train/text_shape",
+          "--valid_shape_file", stats / "valid/speech_shape", "--valid_shape_file", stats / "valid/text_shape",
+          "--output_dir", tmp_path / "exp")
+    assert (tmp_path / "exp" / "1epoch.pth").is_file()
