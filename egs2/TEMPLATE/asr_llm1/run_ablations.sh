@@ -57,10 +57,7 @@ if [ "${max_test_utts}" -gt 0 ]; then
         if [ ! -f "${_dst}/wav.scp" ]; then
             _n=$(wc -l <"${_src}/wav.scp")
             [ "${_n}" -lt "${max_test_utts}" ] && _n_take=${_n} || _n_take=${max_test_utts}
-            utils/subset_data_dir.sh --random "${_n_take}" --seed 0 "${_src}" "${_dst}"
-            cp "${_src}/utt2num_samples" "${_dst}/utt2num_samples.all"
-            utils/filter_scp.sh "${_dst}/wav.scp" "${_dst}/utt2num_samples.all" >"${_dst}/utt2num_samples"
-            rm "${_dst}/utt2num_samples.all"
+            utils/subset_data_dir.sh --random "${_n_take}" --seed 0 "${_src}" "${_dst}"  # filters utt2num_samples too
         fi
         _subsets+=("${dset}_abl${max_test_utts}")
     done
