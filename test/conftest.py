@@ -9,6 +9,7 @@ import shutil
 import subprocess
 
 import pytest
+import yaml
 
 SENTENCES = [
     "THE CAT SAT ON THE MAT",
@@ -96,6 +97,29 @@ def model_args(tiny_dir: str, encoder_finetune="frozen", llm_finetune="lora", ad
         model_conf={},
         **extra,
     )
+
+
+def train_yaml(tiny_dir: str, path, **overrides) -> str:
+    """A speechllm_train YAML for the tiny models (LoRA both sides, matching loss 0.5); ``overrides``
+    replace top-level keys whole."""
+    lora = dict(r=4, alpha=8, target_modules=["q_proj", "v_proj"])
+    conf = dict(
+        encoder="hubert", encoder_conf=dict(model_dir=f"{tiny_dir}/encoder", finetune="lora", lora_conf=lora),
+        adapter="conv1d_mlp", adapter_conf=dict(downsample_rate=2, hidden_size=64),
+        llm="hf_causal_lm", llm_conf=dict(model_dir=f"{tiny_dir}/llm", finetune="lora", lora_conf=lora),
+        matching_loss_conf=dict(weight=0.5),
+        batch_type="sorted", batch_size=4, max_epoch=2, num_workers=0, optim="adamw", optim_conf=dict(lr=1e-3),
+        best_model_criterion=[["valid", "acc", "max"]], keep_nbest_models=2, seed=0, ngpu=0,
+    )
+    conf.update(overrides)
+    with open(path, "w") as f:
+        yaml.safe_dump(conf, f)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def make_train_yaml():
+    return train_yaml
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,6 @@ import sys
 
 import pytest
 import torch
-import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONF = f"{REPO}/egs2/librispeech_llm/asr1/conf"
@@ -52,23 +51,14 @@ def permuted_corpus(tmp_path_factory, make_data_dir):
     return dirs
 
 
-def train_config(tiny_models, path, batch_size: int) -> str:
+def train_config(make_train_yaml, tiny_models, path, batch_size: int) -> str:
     lora = dict(r=4, alpha=8, target_modules=["q_proj", "v_proj"])
-    conf = dict(
-        encoder="hubert",
-        encoder_conf=dict(model_dir=f"{tiny_models}/encoder", finetune="lora", lora_conf=lora,
-                          config_overrides=NO_DROPOUT),
-        adapter="conv1d_mlp", adapter_conf=dict(downsample_rate=2, hidden_size=64),
-        llm="hf_causal_lm", llm_conf=dict(model_dir=f"{tiny_models}/llm", finetune="lora", lora_conf=lora),
-        matching_loss_conf=dict(weight=0.5),
-        batch_type="unsorted", batch_size=batch_size, valid_batch_size=batch_size, max_epoch=2, num_workers=0,
-        optim="sgd", optim_conf=dict(lr=0.1), grad_clip=100.0, seed=0, ngpu=0,
-        best_model_criterion=[["valid", "acc", "max"]], keep_nbest_models=1,
-        use_tensorboard=False, use_matplotlib=False, num_att_plot=0,
-    )
-    with open(path, "w") as f:
-        yaml.safe_dump(conf, f)
-    return str(path)
+    encoder_conf = dict(model_dir=f"{tiny_models}/encoder", finetune="lora", lora_conf=lora,
+                        config_overrides=NO_DROPOUT)
+    return make_train_yaml(tiny_models, path, encoder_conf=encoder_conf, batch_type="unsorted",
+                           batch_size=batch_size, valid_batch_size=batch_size, optim="sgd", optim_conf=dict(lr=0.1),
+                           grad_clip=100.0, keep_nbest_models=1, use_tensorboard=False, use_matplotlib=False,
+                           num_att_plot=0)
 
 
 def train_cmd(config, data, out_dir, *extra):
@@ -85,7 +75,7 @@ def one_thread_env():
     return dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 
 
-def test_ddp_two_cpu_processes_match_one_process(tiny_models, permuted_corpus, tmp_path):
+def test_ddp_two_cpu_processes_match_one_process(tiny_models, permuted_corpus, tmp_path, make_train_yaml):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(f"{tiny_models}/llm")
@@ -94,13 +84,14 @@ def test_ddp_two_cpu_processes_match_one_process(tiny_models, permuted_corpus, t
     ddp_exp, single_exp = tmp_path / "ddp", tmp_path / "single"
     init = f"file://{tmp_path}/dist_init"
     # per-rank batch 1 x 2 ranks, and one process with the same global batch of 2, all three at once
+    config = train_config(make_train_yaml, tiny_models, tmp_path / "train.yaml", 2)
     ddp = [subprocess.Popen(
-        train_cmd(train_config(tiny_models, tmp_path / "ddp.yaml", 2), permuted_corpus, ddp_exp,
+        train_cmd(config, permuted_corpus, ddp_exp,
                   "--multiprocessing_distributed", "false", "--dist_backend", "gloo", "--dist_world_size", 2,
                   "--dist_rank", rank, "--dist_init_method", init),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=one_thread_env()) for rank in (0, 1)]
-    single = subprocess.run(train_cmd(train_config(tiny_models, tmp_path / "single.yaml", 2), permuted_corpus,
-                                      single_exp), capture_output=True, text=True, env=one_thread_env())
+    single = subprocess.run(train_cmd(config, permuted_corpus, single_exp), capture_output=True, text=True,
+                            env=one_thread_env())
     errs = [p.communicate(timeout=120)[1] for p in ddp]
     for p, err in zip(ddp, errs):
         assert p.returncode == 0, err[-3000:]

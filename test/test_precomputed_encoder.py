@@ -104,20 +104,11 @@ def test_only_frozen_encoders(tiny_models, tmp_path):
         dump_encoder_feats.build_frozen_encoder(str(config))
 
 
-def test_espnet_training_on_dumped_feats(dumped, tiny_models, tmp_path):
-    conf = dict(
-        encoder="precomputed",
-        encoder_conf=dict(source="hubert", source_conf=dict(model_dir=f"{tiny_models}/encoder", finetune="frozen")),
-        adapter="conv1d_mlp", adapter_conf=dict(downsample_rate=2, hidden_size=64),
-        llm="hf_causal_lm",
-        llm_conf=dict(model_dir=f"{tiny_models}/llm", finetune="lora",
-                      lora_conf=dict(r=4, alpha=8, target_modules=["q_proj", "v_proj"])),
-        matching_loss_conf=dict(weight=0.5),
-        batch_type="sorted", batch_size=4, max_epoch=1, num_workers=0, optim="adamw", optim_conf=dict(lr=1e-3),
-        best_model_criterion=[["valid", "acc", "max"]], keep_nbest_models=1, seed=0, ngpu=0,
-    )
-    config = tmp_path / "train.yaml"
-    config.write_text(yaml.safe_dump(conf))
+def test_espnet_training_on_dumped_feats(dumped, tiny_models, tmp_path, make_train_yaml):
+    source_conf = dict(model_dir=f"{tiny_models}/encoder", finetune="frozen")
+    config = make_train_yaml(tiny_models, tmp_path / "train.yaml", encoder="precomputed",
+                             encoder_conf=dict(source="hubert", source_conf=source_conf), max_epoch=1,
+                             keep_nbest_models=1)
     feats, data = dumped["feats"], dumped["data"]
     data_args = ["--train_data_path_and_name_and_type", f"{feats}/feats.scp,speech,kaldi_ark",
                  "--train_data_path_and_name_and_type", f"{data}/text,text,transcript",

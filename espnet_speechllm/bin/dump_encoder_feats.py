@@ -29,6 +29,7 @@ from espnet_speechllm.data.audio import load_audio, read_scp
 from espnet_speechllm.datagen.cli import run_main, setup_logging, str2bool
 from espnet_speechllm.datagen.datadir import DoneMarker, OutputsExistError
 from espnet_speechllm.datagen.progress import progress
+from espnet_speechllm.encoder.precomputed import PrecomputedEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -47,17 +48,15 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def build_frozen_encoder(train_config: str) -> torch.nn.Module:
-    from espnet_speechllm.tasks.speechllm import encoder_choices
-
     with open(train_config, encoding="utf-8") as f:
         config = yaml.safe_load(f) or {}
     name, conf = config.get("encoder", "hubert"), dict(config.get("encoder_conf") or {})
     if name == "precomputed":
         name, conf = conf.get("source", "hubert"), dict(conf.get("source_conf") or {})
-    if conf.get("finetune", "frozen") != "frozen":
-        raise ValueError(f"{train_config}: encoder_conf.finetune={conf['finetune']!r}; only a frozen encoder's "
-                         "outputs can be dumped (they would change during training)")
-    return encoder_choices.get_class(name)(**conf).eval()
+    try:  # PrecomputedEncoder checks that the source is frozen and named by its model_dir
+        return PrecomputedEncoder(name, conf).build_source().eval()
+    except ValueError as e:
+        raise ValueError(f"{train_config}: {e}") from e
 
 
 def length_batches(lengths: Dict[str, int], max_samples: int) -> List[List[str]]:

@@ -26,11 +26,11 @@ class PrecomputedEncoder(torch.nn.Module):
         conf = dict(source_conf or {})
         if conf.get("finetune", "frozen") != "frozen":
             raise ValueError(
-                f"encoder_conf.source_conf.finetune={conf['finetune']!r}: only a frozen encoder's outputs can be "
+                f"source encoder finetune={conf['finetune']!r}: only a frozen encoder's outputs can be "
                 "dumped (its outputs change during training otherwise); use the encoder itself"
             )
         if "model_dir" not in conf:
-            raise ValueError("encoder_conf.source_conf.model_dir is required (the encoder that made the features)")
+            raise ValueError("the source encoder's model_dir is required (the encoder that made the features)")
         self.source, self.source_conf = source, conf
         self.finetune = "frozen"
         config = AutoConfig.from_pretrained(conf["model_dir"], **(conf.get("config_overrides") or {}))

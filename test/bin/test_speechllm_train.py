@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 
 
@@ -22,22 +21,8 @@ def data_args(data_dir):
 
 
 @pytest.fixture
-def train_config(tiny_models, tmp_path):
-    conf = dict(
-        encoder="hubert",
-        encoder_conf=dict(model_dir=f"{tiny_models}/encoder", finetune="lora",
-                          lora_conf=dict(r=4, alpha=8, target_modules=["q_proj", "v_proj"])),
-        adapter="conv1d_mlp", adapter_conf=dict(downsample_rate=2, hidden_size=64),
-        llm="hf_causal_lm",
-        llm_conf=dict(model_dir=f"{tiny_models}/llm", finetune="lora",
-                      lora_conf=dict(r=4, alpha=8, target_modules=["q_proj", "v_proj"])),
-        matching_loss_conf=dict(weight=0.5),
-        batch_type="sorted", batch_size=4, max_epoch=2, num_workers=0, optim="adamw", optim_conf=dict(lr=1e-3),
-        best_model_criterion=[["valid", "acc", "max"]], keep_nbest_models=2, seed=0, ngpu=0,
-    )
-    path = tmp_path / "train.yaml"
-    path.write_text(yaml.safe_dump(conf))
-    return path
+def train_config(tiny_models, tmp_path, make_train_yaml):
+    return make_train_yaml(tiny_models, tmp_path / "train.yaml")
 
 
 def collect_stats(train_config, data_dir, tmp_path):
