@@ -1,13 +1,14 @@
-"""Write the ablation tables (local/run_ablations.sh) into a section of RESULTS.md.
+"""Write the ablation tables (local/run_ablations.sh) into sections of RESULTS.md.
 
 Reads ``plan.json`` from espnet_speechllm.bin.ablation_plan and, per run, ``<exp_root>/asr_llm_<tag>/``:
 param_report.json (trainable parameters), train.log (training wall time, first to last log line) and
 ``<inference_tag>/<set>/score_wer/{result,hallucination}.json`` (stage 12). With several seeds a cell shows
-``mean ±spread`` where spread = (max - min) / 2 over the seeds. A missing result is ``n/a`` and logged,
-never dropped silently.
+``mean ±spread`` where spread = (max - min) / 2 over the seeds (Sub/Del/Ins: the means). A missing result is
+``n/a`` and logged, never dropped silently.
 
-The tables go between ``<!-- ablations:begin -->`` and ``<!-- ablations:end -->`` in ``--out``; the rest of
-the file (stage 13's report) is kept, and stage 13 keeps this section in turn.
+Each table goes into its own section of ``--out``, ``<!-- ablations_<table>:begin -->`` ... ``:end -->``, after
+an ``ablations`` section with the heading. Only the plan's tables are rewritten: running one table again keeps
+the others, and the rest of the file (stage 13's report) is kept; stage 13 keeps these sections in turn.
 """
 import json
 import logging
@@ -79,7 +80,7 @@ def table_lines(title: str, rows: Dict[str, List[dict]], descriptions: Dict[str,
             per_seed = [r["sets"][s]["result"]["percent"] for r in runs if s in r["sets"]]
             cells.append(
                 _spread([p["Err"] for p in per_seed], "{:.1f}")
-                + " (" + "/".join(_spread([p[k] for p in per_seed], "{:.1f}") for k in ("Sub", "Del", "Ins")) + ")"
+                + " (" + "/".join(f"{statistics.mean(p[k] for p in per_seed):.1f}" for k in ("Sub", "Del", "Ins")) + ")"
                 if per_seed else "n/a"
             )
         for s in nonspeech_sets:
@@ -93,31 +94,49 @@ def table_lines(title: str, rows: Dict[str, List[dict]], descriptions: Dict[str,
     return lines + [""]
 
 
-def ablation_markdown(plan: dict, exp_root: Path, command: str, elapsed: Optional[float], out_dir: Path) -> str:
-    lines = ["## Ablations", "",
-             f"- command: `{command.strip()}`" if command else "- command: local/run_ablations.sh",
-             f"- spec: `{plan['spec']}`; per-variant YAMLs: `{exp_root}/ablations/conf/<table>/`",
-             f"- seeds: {', '.join(str(s) for s in plan['seeds'])}"
-             + ("; cells with several seeds show mean ±(max-min)/2" if len(plan["seeds"]) > 1 else "")]
+def intro_markdown(plan: dict, exp_root: Path) -> str:
+    """The ``ablations`` section: heading and how to read the tables below it."""
+    return "\n".join([
+        "## Ablations", "",
+        f"Made by `local/run_ablations.sh` from `{plan['spec']}` (per-variant YAMLs: "
+        f"`{exp_root}/ablations/conf/<table>/`). Each table below is its own section, rewritten only when its "
+        "table is run again; its run line gives the command, the seeds and the wall time. Cells with several "
+        "seeds show mean ±(max-min)/2 (Sub/Del/Ins: means).", ""])
+
+
+def table_markdown(plan: dict, table: str, exp_root: Path, command: str, elapsed: Optional[float],
+                   out_dir: Path) -> str:
+    """The ``ablation_<table>`` section: title, run line, table, attention maps, claim."""
+    tdef = plan["tables"][table]
+    rows: Dict[str, List[dict]] = {}
+    for run in plan["runs"]:
+        if run["table"] == table:
+            rows.setdefault(run["variant"], []).append(collect_run(exp_root, run))
+    ordered = {v: rows[v] for v in tdef["variants"] if v in rows}
+    descriptions = {v: (d or {}).get("description", "") for v, d in tdef["variants"].items()}
+    lines = table_lines(tdef.get("title", table), ordered, descriptions)
+    run_line = f"Run: `{command.strip() or 'local/run_ablations.sh'}`; seeds {', '.join(map(str, plan['seeds']))}"
     if elapsed is not None:
-        lines.append(f"- wall time of the whole ablation run: {elapsed / 60:.1f} min")
-    lines.append("")
-    for table, tdef in plan["tables"].items():
-        rows: Dict[str, List[dict]] = {}
-        for run in plan["runs"]:
-            if run["table"] == table:
-                rows.setdefault(run["variant"], []).append(collect_run(exp_root, run))
-        ordered = {v: rows[v] for v in tdef["variants"] if v in rows}
-        descriptions = {v: (d or {}).get("description", "") for v, d in tdef["variants"].items()}
-        lines += table_lines(tdef.get("title", table), ordered, descriptions)
-        pngs = [(v, runs[0]["attention_png"]) for v, runs in ordered.items()
-                if tdef.get("attention_plots") and runs and "attention_png" in runs[0]]
-        if pngs:
-            lines += ["Matching-loss cross-attention (text tokens over adapter frames, first seed):", ""]
-            lines += [f"![{v}]({os.path.relpath(png, out_dir)})" for v, png in pngs] + [""]
-        if tdef.get("claim"):
-            lines += [f"Claim: {tdef['claim']}", ""]
+        tables = ", ".join(plan["tables"])
+        run_line += (f"; wall time {elapsed / 60:.1f} min for the run of {tables}"
+                     " (work already done is skipped, so a rerun counts only what it added)")
+    lines[1:1] = ["", run_line]
+    pngs = [(v, runs[0]["attention_png"]) for v, runs in ordered.items()
+            if tdef.get("attention_plots") and runs and "attention_png" in runs[0]]
+    if pngs:
+        lines += ["Matching-loss cross-attention (text tokens over adapter frames, first seed):", ""]
+        lines += [f"![{v}]({os.path.relpath(png, out_dir)})" for v, png in pngs] + [""]
+    if tdef.get("claim"):
+        lines += [f"Claim: {tdef['claim']}", ""]
     return "\n".join(lines)
+
+
+def write_report(plan: dict, exp_root: Path, out: Path, command: str = "", elapsed: Optional[float] = None) -> None:
+    """Rewrite the intro section and the sections of the plan's tables; other tables' sections stay."""
+    replace_section(out, SECTION, intro_markdown(plan, exp_root))
+    for table in plan["tables"]:
+        text = table_markdown(plan, table, exp_root, command, elapsed, out.resolve().parent)
+        replace_section(out, f"{SECTION}_{table}", text)
 
 
 def get_parser():
@@ -134,10 +153,8 @@ def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
     setup_logging()
     plan = json.loads(Path(args.plan).read_text())
-    out = Path(args.out)
-    text = ablation_markdown(plan, Path(args.exp_root), args.command, args.elapsed, out.resolve().parent)
-    replace_section(out, SECTION, text)
-    logger.info(f"wrote the {SECTION} section of {args.out}")
+    write_report(plan, Path(args.exp_root), Path(args.out), args.command, args.elapsed)
+    logger.info(f"wrote the ablation tables {', '.join(plan['tables'])} into {args.out}")
 
 
 if __name__ == "__main__":

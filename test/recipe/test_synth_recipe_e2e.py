@@ -83,12 +83,13 @@ ABLATION_VARIANTS = {"a_finetune": ["frozen_lora", "lora_lora"], "b_matching": [
 def _table_rows(text: str, title_start: str):
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(f"### {title_start}"))
+    start = next(i for i in range(start, len(lines)) if lines[i].startswith("|"))  # the header row
     rows = []
-    for line in lines[start + 4:]:
+    for line in lines[start + 2:]:
         if not line.startswith("|"):
             break
         rows.append([c.strip() for c in line.strip("|").split("|")])
-    return lines[start + 2], rows
+    return lines[start], rows
 
 
 def test_ablation_tables(recipe_run):
