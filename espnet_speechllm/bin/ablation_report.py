@@ -1,10 +1,10 @@
 """Write the ablation tables (local/run_ablations.sh) into sections of RESULTS.md.
 
 Reads ``plan.json`` from espnet_speechllm.bin.ablation_plan and, per run, ``<exp_root>/asr_llm_<tag>/``:
-param_report.json (trainable parameters), train.log (training wall time, first to last log line) and
-``<inference_tag>/<set>/score_wer/{result,hallucination}.json`` (stage 12). With several seeds a cell shows
-``mean ±spread`` where spread = (max - min) / 2 over the seeds (Sub/Del/Ins: the means). A missing result is
-``n/a`` and logged, never dropped silently.
+param_report.json (trainable parameters), train.log (training wall time, first to last log line; valid token
+accuracy of the last epoch) and ``<inference_tag>/<set>/score_wer/{result,hallucination}.json`` (stage 12).
+With several seeds a cell shows ``mean ±spread`` where spread = (max - min) / 2 over the seeds (Sub/Del/Ins:
+the means). A missing result is ``n/a`` and logged, never dropped silently.
 
 Each table goes into its own section of ``--out``, ``<!-- ablations_<table>:begin -->`` ... ``:end -->``, after
 an ``ablations`` section with the heading. Only the plan's tables are rewritten: running one table again keeps
@@ -17,7 +17,7 @@ import statistics
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from espnet_speechllm.bin.make_report import log_span_seconds
+from espnet_speechllm.bin.make_report import log_span_seconds, parse_train_log
 from espnet_speechllm.scoring.results_md import replace_section
 from espnet_speechllm.utils.cli import make_parser, setup_logging
 
@@ -42,6 +42,9 @@ def collect_run(exp_root: Path, run: dict) -> dict:
         out["trainable"], out["total"] = report["trainable"], report["total"]
     if (exp / "train.log").is_file():
         out["train_seconds"] = log_span_seconds(exp / "train.log")
+        epochs = parse_train_log(exp / "train.log")
+        if epochs:  # token accuracy on the whole dev set: less noisy than WER on a test subset
+            out["valid_acc"] = epochs[max(epochs)].get("valid", {}).get("acc")
     if (exp / "images" / "matching_attention.png").is_file():
         out["attention_png"] = exp / "images" / "matching_attention.png"
     decode = exp / run["inference_tag"]
@@ -66,7 +69,7 @@ def table_lines(title: str, rows: Dict[str, List[dict]], descriptions: Dict[str,
                 target = nonspeech_sets if "hallucination" in entry else speech_sets
                 if name not in target:
                     target.append(name)
-    header = ["variant", "seeds", "trainable params", "train time (min)"]
+    header = ["variant", "seeds", "trainable params", "train time (min)", "valid acc (last epoch)"]
     header += [f"{s} WER % (Sub/Del/Ins)" for s in speech_sets]
     header += [f"{s} non-empty % / ins. words per min" for s in nonspeech_sets]
     lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -76,6 +79,7 @@ def table_lines(title: str, rows: Dict[str, List[dict]], descriptions: Dict[str,
         trainable = sorted({r["trainable"] for r in runs if "trainable" in r})
         cells.append(", ".join(f"{t:,}" for t in trainable) or "n/a")
         cells.append(_spread([r["train_seconds"] / 60 for r in runs if r.get("train_seconds") is not None], "{:.2f}"))
+        cells.append(_spread([r["valid_acc"] for r in runs if r.get("valid_acc") is not None], "{:.3f}"))
         for s in speech_sets:
             per_seed = [r["sets"][s]["result"]["percent"] for r in runs if s in r["sets"]]
             cells.append(

@@ -32,6 +32,11 @@ def _decode(score_set, exp_root: Path, tag: str, variant: str, wrong_words: int,
     score_set(exp / f"decode_{variant}" / "nonspeech_test", {"ns-1": "", "ns-2": ""}, {"ns-1": "uh huh", "ns-2": ""},
               utt2dur={"ns-1": 3.0, "ns-2": 3.0}, extra_args=["--nonspeech", "true"])
     (exp / "param_report.json").write_text(json.dumps({"trainable": trainable, "total": 10 * trainable}))
+    (exp / "train.log").write_text(  # ESPnet Trainer's lines: 4.5 minutes, valid acc of the last epoch
+        "[vm] 2026-11-20 10:00:00,000 (trainer:338) INFO: 1epoch results: [train] loss=2.0, acc=0.4, "
+        "[valid] loss=2.1, acc=0.5\n"
+        f"[vm] 2026-11-20 10:04:30,000 (trainer:338) INFO: 2epoch results: [train] loss=1.0, acc=0.6, "
+        f"[valid] loss=1.1, acc={0.6 + wrong_words / 100}\n")
 
 
 def _row(section: str, variant: str):
@@ -53,10 +58,10 @@ def test_one_section_per_table_and_reruns_keep_the_others(tmp_path, score_set):
     table_a = sections["ablations_a_finetune"]
     assert "seeds 0, 1; wall time 10.0 min" in table_a
     frozen = _row(table_a, "frozen")
-    assert frozen[1:3] == ["2", "1,000"]  # seeds done, trainable params
-    assert frozen[4].startswith("20.0 ±10.0 (20.0/0.0/0.0)")  # sclite: mean ±(max-min)/2 over the seeds
-    assert frozen[5] == "50.0 ±0.0 / 20.0 ±0.0"  # 1 of 2 non-speech utts non-empty, 2 words in 6 s
-    assert _row(table_a, "lora")[4].startswith("20.0 ±0.0 (20.0/0.0/0.0)")
+    assert frozen[1:5] == ["2", "1,000", "4.50 ±0.00", "0.620 ±0.010"]  # seeds, params, minutes, valid acc
+    assert frozen[5].startswith("20.0 ±10.0 (20.0/0.0/0.0)")  # sclite: mean ±(max-min)/2 over the seeds
+    assert frozen[6] == "50.0 ±0.0 / 20.0 ±0.0"  # 1 of 2 non-speech utts non-empty, 2 words in 6 s
+    assert _row(table_a, "lora")[5].startswith("20.0 ±0.0 (20.0/0.0/0.0)")
     assert "Claim: it helps" in sections["ablations_b_matching"]
 
     # Table b alone again, with other scores: a's section stays as it was, b's is rewritten.
@@ -64,7 +69,7 @@ def test_one_section_per_table_and_reruns_keep_the_others(tmp_path, score_set):
     write_report(_plan(tmp_path, ["b_matching"], [0]), exp_root, out, command="local/run_ablations.sh --tables b")
     again = read_sections(out)
     assert again["ablations_a_finetune"] == table_a
-    assert _row(again["ablations_b_matching"], "both")[4].startswith("60.0 (60.0/0.0/0.0)")
+    assert _row(again["ablations_b_matching"], "both")[5].startswith("60.0 (60.0/0.0/0.0)")
     assert out.read_text().count("<!-- ablations:begin -->") == 1
 
     # Stage 13 rewrites the file and keeps every table.
