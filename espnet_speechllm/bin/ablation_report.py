@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Sequence
 
 from espnet_speechllm.bin.make_report import log_span_seconds, parse_train_log
 from espnet_speechllm.scoring.results_md import replace_section
+from espnet_speechllm.datagen.cli import run_main
 from espnet_speechllm.utils.cli import make_parser, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def collect_run(exp_root: Path, run: dict) -> dict:
     return out
 
 
-def table_lines(title: str, rows: Dict[str, List[dict]], descriptions: Dict[str, str]) -> List[str]:
+def table_lines(rows: Dict[str, List[dict]], descriptions: Dict[str, str]) -> List[str]:
     """One markdown table: per variant, params + time + per speech set WER (S/D/I) + per non-speech set."""
     speech_sets: List[str] = []
     nonspeech_sets: List[str] = []
@@ -72,7 +73,7 @@ def table_lines(title: str, rows: Dict[str, List[dict]], descriptions: Dict[str,
     header = ["variant", "seeds", "trainable params", "train time (min)", "valid acc (last epoch)"]
     header += [f"{s} WER % (Sub/Del/Ins)" for s in speech_sets]
     header += [f"{s} non-empty % / ins. words per min" for s in nonspeech_sets]
-    lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for variant, runs in rows.items():
         done = [r for r in runs if r["sets"]]
         cells = [f"{variant}" + (f" ({descriptions[variant]})" if descriptions.get(variant) else ""), str(len(done))]
@@ -118,13 +119,12 @@ def table_markdown(plan: dict, table: str, exp_root: Path, command: str, elapsed
             rows.setdefault(run["variant"], []).append(collect_run(exp_root, run))
     ordered = {v: rows[v] for v in tdef["variants"] if v in rows}
     descriptions = {v: (d or {}).get("description", "") for v, d in tdef["variants"].items()}
-    lines = table_lines(tdef.get("title", table), ordered, descriptions)
     run_line = f"Run: `{command.strip() or 'local/run_ablations.sh'}`; seeds {', '.join(map(str, plan['seeds']))}"
     if elapsed is not None:
         tables = ", ".join(plan["tables"])
         run_line += (f"; wall time {elapsed / 60:.1f} min for the run of {tables}"
                      " (work already done is skipped, so a rerun counts only what it added)")
-    lines[1:1] = ["", run_line]
+    lines = [f"### {tdef.get('title', table)}", "", run_line, ""] + table_lines(ordered, descriptions)
     pngs = [(v, runs[0]["attention_png"]) for v, runs in ordered.items()
             if tdef.get("attention_plots") and runs and "attention_png" in runs[0]]
     if pngs:
@@ -162,4 +162,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

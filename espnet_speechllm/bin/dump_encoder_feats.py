@@ -24,8 +24,9 @@ import kaldiio
 import numpy as np
 import torch
 import yaml
+from torch.nn.utils.rnn import pad_sequence
 
-from espnet_speechllm.data.audio import load_audio, read_scp
+from espnet_speechllm.data.audio import SAMPLE_RATE, load_audio, read_scp
 from espnet_speechllm.datagen.cli import run_main, setup_logging, str2bool
 from espnet_speechllm.datagen.datadir import DoneMarker, OutputsExistError
 from espnet_speechllm.datagen.progress import progress
@@ -90,12 +91,10 @@ def dump(encoder: torch.nn.Module, wav_scp: Dict[str, str], num_samples: Dict[st
     encoder.to(device)
     frames: Dict[str, int] = {}
     with kaldiio.WriteHelper(f"ark,scp:{out_dir}/feats.ark,{out_dir}/feats.scp", write_function="numpy") as writer:
-        for batch in progress(length_batches(num_samples, int(batch_seconds * 16000)), desc="encoder batches"):
-            audio = [load_audio(u, wav_scp[u]) for u in batch]
+        for batch in progress(length_batches(num_samples, int(batch_seconds * SAMPLE_RATE)), desc="encoder batches"):
+            audio = [torch.from_numpy(load_audio(u, wav_scp[u])) for u in batch]
             lengths = torch.tensor([len(a) for a in audio])
-            wav = torch.zeros(len(batch), int(lengths.max()))
-            for i, a in enumerate(audio):
-                wav[i, : lengths[i]] = torch.from_numpy(a)
+            wav = pad_sequence(audio, batch_first=True)  # zero-padded (B, longest)
             hidden, hidden_lengths = encoder(wav.to(device), lengths.to(device))  # (B, T, D), (B,)
             for i, u in enumerate(batch):
                 feats = hidden[i, : hidden_lengths[i]].float().cpu().numpy().astype(dtype)
@@ -134,7 +133,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         if os.path.isfile(os.path.join(args.data_dir, name)):
             shutil.copyfile(os.path.join(args.data_dir, name), os.path.join(args.out_dir, name))
     marker.write()
-    logger.info(f"wrote {n} utterances of encoder outputs ({encoder.output_size()} dims, {args.dtype}) to {args.out_dir}")
+    logger.info(f"wrote {n} utterances of encoder outputs ({encoder.output_size()} dims, {args.dtype}) "
+                f"to {args.out_dir}")
 
 
 if __name__ == "__main__":

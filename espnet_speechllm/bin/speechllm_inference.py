@@ -30,7 +30,7 @@ from espnet2.utils.types import str2triple_str
 from espnet_speechllm.data.audio import SAMPLE_RATE
 from espnet_speechllm.decode.beam_search import BeamSearch, Hypothesis
 from espnet_speechllm.decode.config import BeamSearchConfig
-from espnet_speechllm.encoder.precomputed import PrecomputedEncoder, restore_source_encoder
+from espnet_speechllm.encoder.precomputed import restore_source_encoder
 from espnet_speechllm.tasks.speechllm import SpeechLLMTask
 from espnet_speechllm.utils.cli import make_parser, setup_logging
 
@@ -176,10 +176,7 @@ def main(argv=None) -> None:
 
     # Weights are read with torch.load(weights_only=True) (SpeechLLMTask.build_model_from_file).
     model, train_args = SpeechLLMTask.build_model_from_file(args.train_config, args.model_file, device)
-    if isinstance(model.encoder, PrecomputedEncoder):
-        # Trained on dumped frozen-encoder outputs; decoding reads audio, so the encoder comes back.
-        logger.info(f"encoder: precomputed -> decoding with its source encoder ({model.encoder.source})")
-        restore_source_encoder(model)
+    restore_source_encoder(model)  # a model trained on dumped encoder outputs decodes audio with its encoder
     model.eval()
     decoder = SpeechLLMDecoder(model, config, dtype)
     logger.info("decoding options: %s", config.to_dict())

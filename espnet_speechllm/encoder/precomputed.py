@@ -12,10 +12,13 @@ encoder once over a data dir and writes kaldiio ark/scp; training then reads ``f
 Decoding reads audio: the inference tool swaps the source encoder back in (:meth:`build_source`), so a
 model trained on features decodes exactly like one trained with the frozen encoder in the loop.
 """
+import logging
 from typing import Any, Dict, Optional, Tuple
 
 import torch
 from transformers import AutoConfig
+
+logger = logging.getLogger(__name__)
 
 
 class PrecomputedEncoder(torch.nn.Module):
@@ -58,6 +61,7 @@ class PrecomputedEncoder(torch.nn.Module):
 def restore_source_encoder(model: torch.nn.Module) -> torch.nn.Module:
     """A model trained on dumped features gets its source encoder back, to run on audio; others unchanged."""
     if isinstance(model.encoder, PrecomputedEncoder):
+        logger.info(f"encoder: precomputed -> running its source encoder ({model.encoder.source}) on audio")
         device = next(model.parameters()).device
         model.encoder = model.encoder.build_source().to(device)
     return model
