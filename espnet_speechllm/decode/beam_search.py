@@ -17,7 +17,7 @@ from typing import NamedTuple
 import torch
 
 from espnet_speechllm.decode.config import BeamSearchConfig
-from espnet_speechllm.decode.ngram import no_repeat_ngram_mask
+from espnet_speechllm.decode.constraints import SearchConstraints
 from espnet_speechllm.decode.prefix_attention import (
     SharedPrefixKV,
     shared_prefix_attention,
@@ -134,6 +134,7 @@ class BeamSearch:
         self.eos_ids = list(eos)
         pad = config.pad_token_id if config.pad_token_id is not None else getattr(gen_config, "pad_token_id", None)
         self.fill_id = pad if pad is not None else self.eos_ids[0]
+        self.constraints = SearchConstraints.from_config(config, self.eos_ids)
         self.shared_prefix = config.shared_prefix_kv and supports_shared_prefix(self.model)
         if config.shared_prefix_kv and not self.shared_prefix:
             logger.info("%s has sliding-window/linear attention layers: using a per-beam KV cache",
@@ -182,13 +183,8 @@ class BeamSearch:
         return max_len.contiguous()
 
     def _banned(self, history: torch.Tensor, vocab_size: int) -> torch.Tensor | None:
-        """Forbidden next tokens (HF NoRepeatNGram + MinNewTokens processors): (N, t) history -> (N, V) or None."""
-        banned = no_repeat_ngram_mask(history, self.config.no_repeat_ngram_size, vocab_size)
-        if history.shape[1] < self.config.min_new_tokens:
-            if banned is None:
-                banned = torch.zeros(history.shape[0], vocab_size, dtype=torch.bool, device=history.device)
-            banned[:, self.eos_ids] = True
-        return banned
+        """Forbidden next tokens (HF NoRepeatNGram + MinNewTokens processors, the loop rule): (N, t) -> (N, V)."""
+        return self.constraints.mask(history, vocab_size)
 
     # ------------------------------------------------------------------------------------------------------------
     # greedy search (beam 1)
@@ -258,7 +254,6 @@ class BeamSearch:
         improvable = torch.ones((num_utts, 1), dtype=torch.bool, device=device)  # (U, 1)
         # early_stopping="never" bounds a running beam's score with the longest possible length
         best_len = max_len.double() ** length_penalty if early_stopping == "never" and length_penalty > 0 else None
-        beam_offset = torch.arange(beam, device=device)  # (K,)
         results: list[list[Hypothesis]] = [[] for _ in range(num_utts)]
 
         for t in range(budget):

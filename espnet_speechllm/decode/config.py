@@ -20,7 +20,13 @@ class BeamSearchConfig:
             tied to the audio duration (``max_tokens_per_second * seconds + max_tokens_constant``).
         min_new_tokens: EOS is banned before this many tokens; keep 0 so that non-speech input can produce the
             empty hypothesis.
-        no_repeat_ngram_size: n of the n-gram non-repetition constraint; 0 disables it.
+        no_repeat_ngram_size: n of the n-gram non-repetition constraint (HF semantics: an n-gram may occur once
+            anywhere in the hypothesis); 0 disables it. Real references repeat short n-grams ("I'm ... I'm"): on
+            LibriSpeech dev with the Vicuna tokenizer, n = 3 bans 3.3% of the correct transcripts (README).
+        no_loop_ngram_size: n of the loop constraint: a token is banned when the n-gram it completes equals an
+            n-gram at distance 1..n (overlapping or directly before it), i.e. when the hypothesis would end in
+            ``n + p`` tokens of period ``p <= n``. Repeats further apart are allowed. 0 disables it. The two
+            n-gram rules combine: a token is banned when either bans it.
         length_penalty: final score = sum of token log-probs / (generated length incl. EOS) ** length_penalty;
             > 0 favours longer hypotheses, < 0 shorter ones (HF semantics).
         early_stopping: HF's beam stopping rule: False (heuristic: stop once no running beam can beat the worst
@@ -43,6 +49,7 @@ class BeamSearchConfig:
     max_new_tokens: int = 128
     min_new_tokens: int = 0
     no_repeat_ngram_size: int = 0
+    no_loop_ngram_size: int = 0
     length_penalty: float = 1.0
     early_stopping: bool | str = False
     eos_token_id: int | list[int] | None = None
@@ -84,6 +91,9 @@ class BeamSearchConfig:
         if not isinstance(self.no_repeat_ngram_size, int) or self.no_repeat_ngram_size < 0:
             raise ValueError(
                 f"no_repeat_ngram_size must be an int >= 0 (0 disables), got {self.no_repeat_ngram_size!r}")
+        if not isinstance(self.no_loop_ngram_size, int) or self.no_loop_ngram_size < 0:
+            raise ValueError(
+                f"no_loop_ngram_size must be an int >= 0 (0 disables), got {self.no_loop_ngram_size!r}")
         if isinstance(self.length_penalty, bool) or not isinstance(self.length_penalty, (int, float)):
             raise ValueError(f"length_penalty must be a number, got {self.length_penalty!r}")
         self.length_penalty = float(self.length_penalty)
