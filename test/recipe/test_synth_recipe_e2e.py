@@ -129,8 +129,9 @@ def test_ablation_tables(recipe_run):
     assert utts and not any(u.startswith(("sp0.9-", "sp1.1-", "noisy-", "nstrain-")) for u in utts)
     assert not os.path.exists(f"{recipe}/exp/asr_llm_abl_c_insertion_constraints_s0")
     decode = f"{recipe}/exp/ablations/conf/c_insertion"
+    assert "no_loop_ngram_size: 0" in open(f"{decode}/baseline_decode.yaml").read()
     assert "no_repeat_ngram_size: 0" in open(f"{decode}/baseline_decode.yaml").read()
-    assert "no_repeat_ngram_size: 3" in open(f"{decode}/constraints_decode.yaml").read()
+    assert "no_loop_ngram_size: 6" in open(f"{decode}/constraints_decode.yaml").read()
     # A rerun redoes nothing; stage 13 rewriting RESULTS.md keeps the ablation section.
     model = f"{recipe}/exp/asr_llm_abl_a_finetune_lora_lora_s0/valid.acc.ave.pth"
     hyp = f"{recipe}/exp/asr_llm_abl_a_finetune_lora_lora_s0/decode_lora_lora/test_clean_abl3/text"

@@ -10,7 +10,7 @@ train_set=train_960
 valid_set=dev
 test_sets="dev_clean dev_other test_clean test_other"
 train_config=conf/train_hubert_conv1dmlp_vicuna_lora.yaml
-inference_config=conf/decode_beam4_ngram3_lp.yaml
+inference_config=conf/decode_beam4_loop6_ngram13_lp.yaml  # HF 3-gram mode of the paper: conf/decode_beam4_ngram3_lp.yaml
 
 ./asr_llm.sh \
     --ngpu 1 \
