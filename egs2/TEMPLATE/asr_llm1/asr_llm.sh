@@ -21,7 +21,7 @@ Stages (--stage N --stop_stage M):
    8 collect shape statistics (+ dumped encoder outputs) -> exp/stats_<tag>
    9 training                                    -> exp/asr_llm_<tag>
   10 checkpoint averaging, PEFT adapter export   -> exp/asr_llm_<tag>/{<model>,peft/}
-  11 decoding                                    -> exp/asr_llm_<tag>/decode_*/<set>/text
+  11 reference reachability check, decoding      -> exp/asr_llm_<tag>/decode_*/<set>/text
   12 scoring (sclite WER, insertions)            -> .../<set>/score_wer/
   13 report                                      -> RESULTS.md
 A finished step is skipped (with a log line) unless --force true."
@@ -425,6 +425,25 @@ fi
 _decode_ngpu=0
 [ "${ngpu}" -gt 0 ] && _decode_ngpu=1
 
+# check_reachability <set> <data dir> <log dir>: can the decoding config produce the set's references at all
+# (n-gram constraints, token budgets)? Warns, with the log, when too many cannot be produced; never stops.
+check_reachability() {
+    local dset=$1 data=$2 logdir=$3 opts=()
+    if [ ! -f "${data}/text" ]; then
+        log "WARNING: ${data}/text not found: references of ${dset} not checked against ${inference_config}"
+        return 0
+    fi
+    [ -f "${data}/utt2num_samples" ] && opts=(--utt2num_samples "${data}/utt2num_samples")
+    if ${python} -m espnet_speechllm.bin.check_decode_reachability --train_config "${asr_exp}/config.yaml" \
+        --decode_config "${inference_config}" --text "${data}/text" "${opts[@]}" \
+        --output_json "${logdir}/reachability.json" >"${logdir}/reachability.log" 2>&1; then
+        log "${dset}: $(grep -o 'reachable: .*' "${logdir}/reachability.log" | tail -n 1) references under ${inference_config}"
+    else
+        log "WARNING: ${dset}: $(grep 'ERROR' "${logdir}/reachability.log" | tail -n 1 | sed 's/.*ERROR: //')"
+        log "WARNING: see ${logdir}/reachability.log; decoding anyway"
+    fi
+}
+
 if runs 11; then
     stage_begin 11
     log "Stage 11: decoding: ${dumpdir}/raw/{${eval_sets// /,}} -> ${asr_exp}/${inference_tag}/"
@@ -440,6 +459,7 @@ if runs 11; then
         fi
         prepare_out_dir "${_dir}"
         mkdir -p "${_logdir}"
+        check_reachability "${dset}" "${_data}" "${_logdir}"
         _nj=$(min "${inference_nj}" "$(wc -l <"${_data}/wav.scp")")
         _keys=()
         for n in $(seq "${_nj}"); do _keys+=("${_logdir}/keys.${n}.scp"); done
