@@ -3,20 +3,64 @@
 Paper Sec. 3: ``hubert-large-ll60k`` whose last layer feeds the adapter. The encoder is loaded with
 ``AutoModel.from_pretrained(model_dir)`` -- a downloaded ``facebook/hubert-large-ll60k`` directory or one
 made by ``espnet_speechllm.bin.make_tiny_models`` -- or built from an HF config dict (random weights).
+
+Waveform preprocessing follows the checkpoint's own feature extractor when the dir has one
+(``preprocessor_config.json``, read with ``AutoFeatureExtractor``): its ``do_normalize`` decides the per-utterance
+zero-mean / unit-variance normalization and its ``return_attention_mask`` whether the padding mask is passed to
+the model. hubert-large-ll60k's says true / true (layer-norm front-end); hubert-base-ls960 and wav2vec2-base say
+false / false (group-norm front-end: such models are fed zero-padded waveforms without a mask, as HF does).
 """
+import json
 import logging
 import os
 from typing import Any, Dict, Optional, Tuple
 
 import torch
 import transformers
-from transformers import AutoConfig, AutoModel
+from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
 
+from espnet_speechllm.data.audio import SAMPLE_RATE
 from espnet_speechllm.finetune import apply_finetune_scheme
 
 logger = logging.getLogger(__name__)
 # Per-shard loading bars would flood training and decoding logs.
 transformers.utils.logging.disable_progress_bar()
+
+
+PREPROCESSOR_CONFIG = "preprocessor_config.json"
+
+
+def read_preprocessing(model_dir: str) -> Optional[Dict[str, Any]]:
+    """``{do_normalize, return_attention_mask, path}`` of the dir's feature extractor; None without the file.
+
+    Values the file leaves out take the feature extractor class's defaults, as HF's pipeline would. A file that
+    does not load, or a sampling rate other than 16 kHz, is a ValueError naming the file.
+    """
+    path = os.path.join(model_dir, PREPROCESSOR_CONFIG)
+    if not os.path.isfile(path):
+        return None
+    try:
+        extractor = AutoFeatureExtractor.from_pretrained(model_dir)
+    except (OSError, ValueError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} does not load as an HF feature extractor: {e}") from e
+    rate = getattr(extractor, "sampling_rate", SAMPLE_RATE)
+    if rate != SAMPLE_RATE:
+        raise ValueError(f"{path}: sampling_rate {rate}, but the audio pipeline is {SAMPLE_RATE} Hz")
+    return {"do_normalize": bool(getattr(extractor, "do_normalize", True)),
+            "return_attention_mask": bool(getattr(extractor, "return_attention_mask", False)), "path": path}
+
+
+def _resolve(option: str, yaml_value: Optional[bool], field: str, preprocessing: Optional[Dict[str, Any]],
+             default: bool) -> bool:
+    """The checkpoint's value when it has a preprocessor_config.json (a contradicting YAML value is warned
+    about, naming both), else the YAML value, else ``default``."""
+    if preprocessing is None:
+        return default if yaml_value is None else bool(yaml_value)
+    value = preprocessing[field]
+    if yaml_value is not None and bool(yaml_value) != value:
+        logger.warning(f"encoder_conf.{option}={yaml_value} contradicts {field}={value} in {preprocessing['path']}; "
+                       f"using {field}={value}, the preprocessing the checkpoint was trained with")
+    return value
 
 
 def make_pad_mask_from_lengths(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -35,8 +79,10 @@ class HFSpeechEncoder(torch.nn.Module):
         lora_conf: see ``espnet_speechllm.finetune.LORA_KEYS``.
         freeze_feature_extractor: keep the CNN waveform front-end frozen under ``full`` (common practice;
             it is also what fairseq/HF fine-tuning recipes do).
-        normalize_waveform: zero-mean / unit-variance per utterance over its valid samples, as the
-            HuBERT-large feature extractor does (``do_normalize=True``).
+        normalize_waveform: zero-mean / unit-variance per utterance over its valid samples (``do_normalize``).
+            A model dir's ``preprocessor_config.json`` decides; without one, None means True (HuBERT-large).
+        use_attention_mask: pass the padding mask to the model (``return_attention_mask``). A model dir's
+            ``preprocessor_config.json`` decides; without one, None means: for layer-norm front-ends only.
         output_layer: hidden layer to return (None = last; paper uses the last).
     """
 
@@ -48,7 +94,8 @@ class HFSpeechEncoder(torch.nn.Module):
         finetune: str = "frozen",
         lora_conf: Optional[Dict[str, Any]] = None,
         freeze_feature_extractor: bool = True,
-        normalize_waveform: bool = True,
+        normalize_waveform: Optional[bool] = None,
+        use_attention_mask: Optional[bool] = None,
         output_layer: Optional[int] = None,
     ):
         super().__init__()
@@ -74,10 +121,14 @@ class HFSpeechEncoder(torch.nn.Module):
             self.model = AutoModel.from_config(config)
         if not hasattr(self.model, "_get_feat_extract_output_lengths"):
             raise ValueError(f"encoder model_type={config.model_type!r} is not a waveform SSL encoder")
-        # Without a layer-normalized front-end, padding leaks into group norm statistics.
-        self.uses_attention_mask = getattr(config, "feat_extract_norm", "layer") == "layer"
+        preprocessing = read_preprocessing(model_dir) if model_dir is not None else None
+        self.normalize_waveform = _resolve("normalize_waveform", normalize_waveform, "do_normalize", preprocessing,
+                                           default=True)
+        # Without a preprocessor config: a mask only for layer-normalized front-ends (HF's rule for its base models).
+        self.uses_attention_mask = _resolve("use_attention_mask", use_attention_mask, "return_attention_mask",
+                                            preprocessing,
+                                            default=getattr(config, "feat_extract_norm", "layer") == "layer")
         self.finetune = finetune
-        self.normalize_waveform = normalize_waveform
         self.output_layer = output_layer
         self.model = apply_finetune_scheme(self.model, finetune, lora_conf, where="encoder_conf")
         if finetune != "full" or freeze_feature_extractor:
