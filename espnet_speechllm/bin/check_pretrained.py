@@ -4,8 +4,11 @@
     python -m espnet_speechllm.bin.check_pretrained --encoder_dir /data/hubert-large-ll60k \\
         --llm_dir /data/vicuna-7b-v1.5
 
-Reads configs and the tokenizer only (no weights are loaded). Exit status 1 with one message per problem
-saying what to put where.
+Reads configs, weight indexes and the tokenizer only (no weights are loaded). Weights are found as HF's
+``from_pretrained`` looks for them: ``model.safetensors``, ``model.safetensors.index.json``, ``pytorch_model.bin``,
+``pytorch_model.bin.index.json`` (the first present is used); a sharded checkpoint must hold every shard its
+index lists. The encoder's ``preprocessor_config.json`` (waveform normalization, attention mask) must load when
+present. Exit status 1 with one message per problem (one per missing shard) saying what to put where.
 """
 import argparse
 import glob
@@ -20,11 +23,37 @@ from espnet_speechllm.utils.cli import make_parser, setup_logging
 logger = logging.getLogger("check_pretrained")
 
 ENCODER_TYPES = ("hubert", "wavlm", "wav2vec2")
-WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
+# What from_pretrained loads, in its order of preference.
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json",
+                "pytorch_model.bin", "pytorch_model.bin.index.json")
+SHARD_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
 
 
-def _has_weights(model_dir: str) -> bool:
-    return any(glob.glob(os.path.join(model_dir, p)) for p in WEIGHT_PATTERNS)
+def check_index(model_dir: str, index_name: str) -> List[str]:
+    """One problem per shard that the index lists and the dir lacks (shards are not opened: empty ones pass)."""
+    path = os.path.join(model_dir, index_name)
+    try:
+        with open(path, encoding="utf-8") as f:
+            weight_map = json.load(f).get("weight_map")
+    except (OSError, ValueError, AttributeError) as e:
+        return [f"{path}: not a weights index ({type(e).__name__}: {e})"]
+    if not isinstance(weight_map, dict) or not weight_map:
+        return [f"{path}: no weight_map (expected {{parameter name: shard file}})"]
+    shards = sorted(set(weight_map.values()))
+    return [f"{model_dir}: shard {shard} listed in {index_name} is missing ({len(shards)} shards in all)"
+            for shard in shards if not os.path.isfile(os.path.join(model_dir, shard))]
+
+
+def check_weights(model_dir: str) -> List[str]:
+    for name in WEIGHT_FILES:
+        if os.path.isfile(os.path.join(model_dir, name)):
+            return check_index(model_dir, name) if name.endswith(".index.json") else []
+    shards = sorted(os.path.basename(p) for pattern in SHARD_PATTERNS
+                    for p in glob.glob(os.path.join(model_dir, pattern)))
+    if shards:
+        return [f"{model_dir}: weight shards ({', '.join(shards[:3])}, ...) without model.safetensors.index.json or "
+                "pytorch_model.bin.index.json: copy the index of the download too"]
+    return [f"{model_dir}: no weights ({' or '.join(WEIGHT_FILES)})"]
 
 
 def check_dir(model_dir: str, what: str, example: str) -> List[str]:
@@ -35,8 +64,7 @@ def check_dir(model_dir: str, what: str, example: str) -> List[str]:
     problems = []
     if not os.path.isfile(os.path.join(model_dir, "config.json")):
         problems.append(f"{model_dir}: no config.json (expected an HF-format copy of {example})")
-    if not _has_weights(model_dir):
-        problems.append(f"{model_dir}: no weights (*.safetensors or pytorch_model*.bin)")
+    problems += check_weights(model_dir)
     return problems
 
 
@@ -47,6 +75,19 @@ def check_encoder(encoder_dir: str) -> List[str]:
             model_type = json.load(f).get("model_type")
         if model_type not in ENCODER_TYPES:
             problems.append(f"{encoder_dir}: model_type={model_type!r}, expected one of {ENCODER_TYPES}")
+    if not problems:
+        from espnet_speechllm.encoder.hf_speech_encoder import PREPROCESSOR_CONFIG, read_preprocessing
+
+        try:
+            preprocessing = read_preprocessing(encoder_dir)
+        except ValueError as e:
+            return [str(e)]
+        if preprocessing is None:
+            logger.warning(f"{encoder_dir}: no {PREPROCESSOR_CONFIG}; waveform normalization and the attention mask "
+                           "follow encoder_conf (normalize_waveform, use_attention_mask) or their defaults")
+        else:
+            logger.info(f"{encoder_dir}: do_normalize={preprocessing['do_normalize']}, "
+                        f"return_attention_mask={preprocessing['return_attention_mask']} ({PREPROCESSOR_CONFIG})")
     return problems
 
 
