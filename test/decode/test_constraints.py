@@ -110,9 +110,25 @@ def test_loop_rule_in_the_search_equals_generate(loopy_model, setting):
             assert not any(ends_in_loop(h.token_ids[:t], 2) for t in range(len(h.token_ids) + 1))
     ref = hf_generate(loopy_model, *batch, logits_processor=LogitsProcessorList([LoopProcessor(2)]), **hf_kwargs(conf))
     assert_same(ours, ref)
+    # what the search outputs, the reachability check calls reachable
+    rules = SearchConstraints([EOS], no_repeat_ngram_size=setting.get("no_repeat_ngram_size", 0), no_loop_ngram_size=2)
+    assert rules.first_bans([h.token_ids + [EOS] for hyps in ours for h in hyps]) == [None] * sum(map(len, ours))
 
 
 def test_bad_option_names_the_value():
     with pytest.raises(ValueError, match="no_loop_ngram_size must be an int >= 0.*-1"):
         BeamSearchConfig(no_loop_ngram_size=-1)
     assert BeamSearchConfig.from_dict({"no_loop_ngram_size": 6}).no_loop_ngram_size == 6
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_loop_rule_on_gpu_equals_generate():
+    model = tiny_llama(seed=2).cuda()
+    embeds, mask = (x.cuda() for x in prefix_batch())
+    conf = dict(beam_size=4, nbest=2, max_new_tokens=24, no_repeat_ngram_size=4)
+    ours = decode(model, embeds, mask, no_loop_ngram_size=2, **conf)
+    ref = hf_generate(model, embeds, mask, logits_processor=LogitsProcessorList([LoopProcessor(2)]), **hf_kwargs(conf))
+    assert_same(ours, ref)
+    rules = SearchConstraints([EOS], no_repeat_ngram_size=4, no_loop_ngram_size=2)
+    seqs = [h.token_ids + [EOS] for hyps in ours for h in hyps]
+    assert rules.first_bans(seqs) == [None] * len(seqs)  # what the search output, the check calls reachable
