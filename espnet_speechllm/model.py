@@ -130,15 +130,14 @@ class SpeechLLMModel(AbsESPnetModel):
         text_emb = self.llm.embed(text)  # (B, L, D)
         inputs, mask, labels = self.build_training_inputs(speech_emb, speech_lengths_out, text, text_lengths, text_emb)
 
-        # Run the decoder stack, then the LM head only where there is a target (saves the (B, L, V) logits).
-        hidden = self.llm.model.get_decoder()(inputs_embeds=inputs, attention_mask=mask).last_hidden_state  # (B, L, D)
-        target_pos = labels != IGNORE_ID  # (B, L)
-        logits = self.llm.model.get_output_embeddings()(hidden[target_pos])  # (N, V)
-        targets = labels[target_pos]  # (N,)
+        logits, targets = self._target_logits(inputs, mask, labels)  # (N, V), (N,)
         loss_ce = F.cross_entropy(logits.float(), targets)
         acc = (logits.argmax(-1) == targets).float().mean()
 
         stats = {"loss_ce": loss_ce.detach(), "acc": acc.detach()}
+        if not self.training and batch_size > 1:
+            stats["acc_mismatched"] = self.mismatched_accuracy(speech_emb, speech_lengths_out, text, text_lengths,
+                                                               text_emb)
         loss = loss_ce
         if self.matching_loss is not None:
             if bool((text_lengths > 0).any()):
@@ -151,6 +150,27 @@ class SpeechLLMModel(AbsESPnetModel):
         stats["loss"] = loss.detach()
         loss, stats, weight = force_gatherable((loss, stats, batch_size), loss.device)
         return loss, stats, weight
+
+    def _target_logits(self, inputs: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor
+                       ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """LM-head logits (N, V) at the N positions that have a target, and the targets (N,)."""
+        # Run the decoder stack, then the LM head only where there is a target (saves the (B, L, V) logits).
+        hidden = self.llm.model.get_decoder()(inputs_embeds=inputs, attention_mask=mask).last_hidden_state  # (B, L, D)
+        target_pos = labels != IGNORE_ID  # (B, L)
+        return self.llm.model.get_output_embeddings()(hidden[target_pos]), labels[target_pos]
+
+    @torch.no_grad()
+    def mismatched_accuracy(self, speech_emb: torch.Tensor, speech_lengths: torch.Tensor, text: torch.Tensor,
+                            text_lengths: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
+        """Token accuracy with each utterance's speech replaced by the next utterance's in the batch.
+
+        The "does it listen" statistic: what the text prior alone reaches. A model that ignores the audio
+        scores ``acc`` ~= ``acc_mismatched``; the gap is what it reads from the speech.
+        """
+        inputs, mask, labels = self.build_training_inputs(
+            speech_emb.roll(1, dims=0), speech_lengths.roll(1, dims=0), text, text_lengths, text_emb)
+        logits, targets = self._target_logits(inputs, mask, labels)
+        return (logits.argmax(-1) == targets).float().mean()
 
     def collect_feats(self, speech: torch.Tensor, speech_lengths: torch.Tensor, **kwargs) -> Dict[str, torch.Tensor]:
         return {"feats": speech, "feats_lengths": speech_lengths}

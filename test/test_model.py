@@ -155,3 +155,59 @@ def test_cuda_bf16_step(tiny_models, make_model_args):
         loss, _, _ = model(speech, speech_lengths, text, text_lengths)
     loss.backward()
     assert torch.isfinite(loss)
+
+
+def _train_on_four_utterances(model, steps=80):
+    """Four random waveforms, each with its own one-token transcript: only the audio tells them apart."""
+    g = torch.Generator().manual_seed(3)
+    speech = torch.randn(4, 8000, generator=g)
+    lengths = torch.full((4,), 8000)
+    text, text_lengths = torch.tensor([[11], [12], [13], [14]]), torch.ones(4, dtype=torch.long)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        loss, _, _ = model(speech, lengths, text, text_lengths)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        _, stats, _ = model(speech, lengths, text, text_lengths)
+    return float(stats["acc"]), float(stats["acc_mismatched"])
+
+
+def test_acc_mismatched_separates_listening_from_guessing(tiny_models, make_model_args):
+    """acc_mismatched (speech swapped within the batch) is logged in eval mode only. A model that reads the
+    audio loses accuracy when the speech is swapped; one whose adapter output carries no audio does not."""
+    torch.manual_seed(0)
+    listening = SpeechLLMTask.build_model(make_model_args(tiny_models, "frozen", "lora"))
+    model_train_stats = listening(*batch())[1]
+    assert "acc_mismatched" not in model_train_stats  # training batches pay nothing for it
+    acc, acc_mismatched = _train_on_four_utterances(listening)
+    assert acc == 1.0 and acc_mismatched <= 0.5 + 1e-6, (acc, acc_mismatched)  # EOS alone is still right
+
+    torch.manual_seed(0)
+    deaf = SpeechLLMTask.build_model(make_model_args(tiny_models, "frozen", "lora"))
+    last = deaf.adapter.mlp[-1]
+    torch.nn.init.zeros_(last.weight)
+    torch.nn.init.zeros_(last.bias)
+    last.requires_grad_(False)  # adapter output is all zeros: the speech never reaches the LLM
+    acc, acc_mismatched = _train_on_four_utterances(deaf)
+    assert acc == acc_mismatched <= 0.75, (acc, acc_mismatched)
+
+
+def test_lr_multipliers_make_parameter_groups(tiny_models, make_model_args):
+    import argparse
+
+    model = SpeechLLMTask.build_model(make_model_args(tiny_models, "lora", "lora", matching_weight=1.0))
+    args = argparse.Namespace(optim="adamw", optim_conf={"lr": 1e-3, "weight_decay": 0.01},
+                              lr_multipliers={"adapter": 3.0, "matching_loss": 2.0})
+    (optim,) = SpeechLLMTask.build_optimizers(args, model)
+    lrs = {g["name"]: g["lr"] for g in optim.param_groups}
+    assert lrs == pytest.approx({"encoder": 1e-3, "adapter": 3e-3, "llm": 1e-3, "matching_loss": 2e-3})
+    grouped = {id(p) for g in optim.param_groups for p in g["params"]}
+    assert grouped == {id(p) for p in model.parameters() if p.requires_grad}  # every trainable weight, once
+    assert all(g["weight_decay"] == 0.01 for g in optim.param_groups)
+    args.lr_multipliers = {"adaptor": 3.0}
+    with pytest.raises(ValueError, match="unknown module.*adaptor"):
+        SpeechLLMTask.build_optimizers(args, model)

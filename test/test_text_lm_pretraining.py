@@ -18,7 +18,7 @@ SENTENCES = ["THE CAT SAT ON THE MAT", "A DOG RAN HOME", "SEVEN BIRDS SANG IN TH
 
 
 def test_copy_sample_layout(tokenizer):
-    sampler = PretrainSampler(tokenizer, SENTENCES, random.Random(0), copy_fraction=1.0, copy_template=DEFAULT_TEMPLATE)
+    sampler = PretrainSampler(tokenizer, SENTENCES, random.Random(0), {"copy": 1.0}, DEFAULT_TEMPLATE)
     prompt = PromptTemplate(DEFAULT_TEMPLATE, tokenizer)
     for ids in sampler.encoded:
         seq, start = sampler.copy_sample(ids)
@@ -36,14 +36,28 @@ def test_copy_sample_layout(tokenizer):
         assert i == len(stretched) and all(1 <= n <= 6 for n in runs), runs
 
 
-def test_plain_samples_and_bad_fraction(tokenizer):
-    sampler = PretrainSampler(tokenizer, SENTENCES, random.Random(0), copy_fraction=0.0)
+def test_plain_samples_and_bad_mix(tokenizer):
+    sampler = PretrainSampler(tokenizer, SENTENCES, random.Random(0), {"plain": 1.0})
     seq = sampler.sample()
     assert seq[0] == tokenizer.bos_token_id and seq[-1] == tokenizer.eos_token_id and seq[1:-1] in sampler.encoded
-    with pytest.raises(ValueError, match="copy_fraction"):
-        PretrainSampler(tokenizer, SENTENCES, random.Random(0), copy_fraction=1.5, copy_template=DEFAULT_TEMPLATE)
+    with pytest.raises(ValueError, match="sum to 1"):
+        PretrainSampler(tokenizer, SENTENCES, random.Random(0), {"plain": 0.5, "copy": 1.0}, DEFAULT_TEMPLATE)
+    with pytest.raises(ValueError, match="unknown sample kind"):
+        PretrainSampler(tokenizer, SENTENCES, random.Random(0), {"copies": 1.0}, DEFAULT_TEMPLATE)
     with pytest.raises(ValueError, match="template"):
-        PretrainSampler(tokenizer, SENTENCES, random.Random(0), copy_fraction=0.5)
+        PretrainSampler(tokenizer, SENTENCES, random.Random(0), {"plain": 0.5, "random_copy": 0.5})
+
+
+def test_random_strings_use_the_pool_vocabulary_and_the_curriculum(tokenizer):
+    sampler = PretrainSampler(tokenizer, SENTENCES, random.Random(0), {"random_copy": 1.0}, DEFAULT_TEMPLATE,
+                              random_words=(2, 8))
+    words = {w for s in SENTENCES for w in s.split()}
+    sampler.set_max_words(3)
+    for _ in range(20):
+        text = tokenizer.decode(sampler.random_string())
+        assert 2 <= len(text.split()) <= 3 and set(text.split()) <= words, text
+    sampler.set_max_words(100)  # clipped to the configured maximum
+    assert max(len(tokenizer.decode(sampler.random_string()).split()) for _ in range(50)) == 8
 
 
 def test_copy_pretraining_teaches_copying(tokenizer):
@@ -56,9 +70,9 @@ def test_copy_pretraining_teaches_copying(tokenizer):
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
     torch.manual_seed(0)
     model = LlamaForCausalLM(config)
-    probe = PretrainSampler(tokenizer, sentences, random.Random(2), 1.0, DEFAULT_TEMPLATE)
+    probe = PretrainSampler(tokenizer, sentences, random.Random(2), {"copy": 1.0}, DEFAULT_TEMPLATE)
     before = copy_accuracy(model, probe, num_samples=40)
-    pretrain_causal_lm(model, tokenizer, sentences, steps=150, batch_size=16, lr=3e-3, copy_fraction=1.0,
-                       copy_template=DEFAULT_TEMPLATE)
+    sampler = PretrainSampler(tokenizer, sentences, random.Random(0), {"copy": 1.0}, DEFAULT_TEMPLATE)
+    pretrain_causal_lm(model, sampler, steps=150, batch_size=16, lr=3e-3)
     after = copy_accuracy(model, probe, num_samples=40)
     assert after > before + 0.3, (before, after)

@@ -40,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 _PACKAGES = ("torch", "transformers", "peft", "espnet", "jiwer")
 _CURVE_KEYS = ("loss", "acc", "loss_ce", "loss_match")
+# Drawn in the panel of another statistic: valid accuracy with the speech swapped between utterances (the text
+# prior alone) next to the accuracy itself.
+_COMPANIONS = {"acc": ("acc_mismatched", "valid, speech swapped")}
 
 # ESPnet's Reporter.log_message(): "3epoch results: [train] iter_time=1.2e-04, loss=3.1, ..., [valid] ..."
 _EPOCH_LINE = re.compile(r"(\d+)epoch results: (.*)$")
@@ -250,6 +253,11 @@ def plot_train_curves(epochs: Dict[int, Dict[str, Dict[str, float]]], out_png: P
             pts = [(e, s[split][key]) for e, s in epochs.items() if key in s.get(split, {})]
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=split, markersize=3)
+        if key in _COMPANIONS:
+            companion, label = _COMPANIONS[key]
+            pts = [(e, s["valid"][companion]) for e, s in epochs.items() if companion in s.get("valid", {})]
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], "--^", label=label, markersize=3)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(key)
@@ -329,7 +337,10 @@ def exp_section(exp_dir: Path, base: Path, config_file: Optional[str]) -> List[s
             valid_acc = {e: s["valid"]["acc"] for e, s in epochs.items() if "acc" in s.get("valid", {})}
             if valid_acc:
                 best = max(valid_acc, key=valid_acc.get)
-                lines.append(f"- best valid acc: {valid_acc[best]:.4f} (epoch {best})")
+                mismatched = epochs[best]["valid"].get("acc_mismatched")
+                lines.append(f"- best valid acc: {valid_acc[best]:.4f} (epoch {best})" + (
+                    "" if mismatched is None else
+                    f"; with the speech swapped between utterances (acc_mismatched): {mismatched:.4f}"))
             images.mkdir(parents=True, exist_ok=True)
             if plot_train_curves(epochs, images / "train_curves.png"):
                 figures.append(f"![training curves]({_rel(images / 'train_curves.png', base)})")

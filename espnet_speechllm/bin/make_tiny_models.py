@@ -4,7 +4,9 @@ and a HuBERT-architecture speech encoder, saved with ``save_pretrained``.
 
 They load back through exactly the code path used for vicuna-7b-v1.5 and hubert-large-ll60k
 (``AutoTokenizer``/``AutoModelForCausalLM``/``AutoModel.from_pretrained`` on a local dir). Optionally
-pretrains them: the LLM on a text pool (causal LM), the encoder with CTC on characters.
+pretrains them: the LLM on a text pool (causal LM with stretched copies, pretrain/text_lm.py), the encoder with
+CTC on the LLM's tokens or on characters (pretrain/ctc_encoder.py). The LLM and the encoder train at once, one
+core each. ``build_info.json`` (inputs' sha256, wall time) and ``SHA256SUMS`` describe the result.
 
     python -m espnet_speechllm.bin.make_tiny_models --output_dir exp/pretrained --text data/local/lm_text.txt \\
         [--pretrain_data data/pretrain_encoder] [--config conf/tiny_models.yaml]
@@ -13,21 +15,26 @@ Writes ``<output_dir>/{llm,encoder}`` and ``<output_dir>/tiny_models.done``.
 """
 import argparse
 import copy
+import hashlib
+import importlib.metadata
 import json
 import logging
+import multiprocessing
 import os
 import random
 import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import Optional
 
 import numpy as np
 import torch
 import yaml
-from transformers import AutoTokenizer, HubertConfig, HubertForCTC, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer, HubertConfig, HubertForCTC, HubertModel, LlamaConfig, LlamaForCausalLM
 
 from espnet_speechllm.llm.prompt import DEFAULT_TEMPLATE
-from espnet_speechllm.pretrain.ctc_encoder import char_vocab, greedy_ctc_cer, load_ctc_data, pretrain_ctc
-from espnet_speechllm.pretrain.text_lm import PretrainSampler, copy_accuracy, pretrain_causal_lm
+from espnet_speechllm.pretrain.ctc_encoder import CharUnits, TokenUnits, greedy_ctc_cer, load_ctc_data, pretrain_ctc
+from espnet_speechllm.pretrain.text_lm import PretrainSampler, copy_accuracy, perplexity, pretrain_causal_lm
 from espnet_speechllm.pretrain.tokenizer import train_llama_tokenizer
 
 from espnet_speechllm.utils.cli import make_parser, setup_logging
@@ -49,10 +56,17 @@ DEFAULTS = {
         "feat_extract_norm": "layer", "do_stable_layer_norm": True, "mask_time_prob": 0.0, "layerdrop": 0.0,
     },
     "pretrain": {
+        # LLM: sample kinds and their shares (pretrain/text_lm.py explains them).
         "llm_steps": 0, "llm_batch_size": 32, "llm_lr": 3.0e-3,
-        # Share of stretched-copy samples in the ASR prompt layout (pretrain/text_lm.py explains why).
-        "llm_copy_fraction": 0.0, "llm_copy_template": DEFAULT_TEMPLATE,
-        "encoder_steps": 0, "encoder_batch_size": 8, "encoder_lr": 1.0e-3, "encoder_max_utts": 4000,
+        "llm_mix": {"plain": 0.25, "copy": 0.25, "random_copy": 0.5}, "llm_copy_template": DEFAULT_TEMPLATE,
+        "llm_max_repeat": 6, "llm_random_words": [3, 12], "llm_curriculum_steps": 0,
+        "llm_heldout_sentences": 200,   # held out of the text pool: copy accuracy and perplexity
+        # Encoder: CTC on the LLM's tokens ("llm_tokens") or on characters ("char").
+        "encoder_steps": 0, "encoder_batch_size": 8, "encoder_lr": 2.0e-3, "encoder_max_utts": 4000,
+        "encoder_units": "llm_tokens", "encoder_speeds": [0.9, 1.0, 1.1], "encoder_noise_prob": 0.3,
+        "encoder_freeze_conv_after": 0.25, "encoder_heldout_utts": 50,
+        "encoder_token_steps": 0,       # then this many steps on the LLM's tokens (build_encoder explains)
+        "eval_every": 0,                # log copy accuracy / CER every N steps while training (0: at the end)
     },
 }
 
@@ -70,6 +84,8 @@ def merge_config(user: dict) -> dict:
         if unknown:
             raise ValueError(f"{section}: unknown key(s) {unknown}; allowed: {sorted(config[section])}")
         config[section].update(values or {})
+    if config["pretrain"]["encoder_units"] not in ("char", "llm_tokens"):
+        raise ValueError(f"pretrain.encoder_units must be char or llm_tokens, got {config['pretrain']['encoder_units']!r}")
     return config
 
 
@@ -78,8 +94,13 @@ def read_sentences(path: str):
         return [line.strip() for line in f if line.strip()]
 
 
-def build_llm(config: dict, text: str, out_dir: str) -> None:
-    train_llama_tokenizer(text, out_dir, config["tokenizer"]["vocab_size"])
+def _write_report(out_dir: str, report: dict) -> None:
+    with open(os.path.join(out_dir, "pretrain_report.json"), "w") as f:
+        json.dump(report, f, indent=2)
+
+
+def build_llm(config: dict, text: str, out_dir: str) -> dict:
+    """Pretrains the LLM of ``out_dir`` (its tokenizer is already there) and saves it; returns its report."""
     tokenizer = AutoTokenizer.from_pretrained(out_dir)  # the same call the training code makes
     llm_config = LlamaConfig(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
                              eos_token_id=tokenizer.eos_token_id, **config["llm"])
@@ -88,50 +109,154 @@ def build_llm(config: dict, text: str, out_dir: str) -> None:
     report = {}
     if pre["llm_steps"] > 0:
         sentences = read_sentences(text)
-        report["final_loss"] = pretrain_causal_lm(
-            model, tokenizer, sentences, pre["llm_steps"], pre["llm_batch_size"], pre["llm_lr"], seed=config["seed"],
-            copy_fraction=pre["llm_copy_fraction"], copy_template=pre["llm_copy_template"],
-        )
-        if pre["llm_copy_fraction"] > 0:
-            sampler = PretrainSampler(tokenizer, sentences, random.Random(config["seed"] + 1), 1.0,
-                                      pre["llm_copy_template"])
-            report["copy_token_accuracy"] = copy_accuracy(model, sampler)
-            logger.info(f"LLM pretraining: stretched-copy token accuracy {report['copy_token_accuracy']:.3f}")
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    with open(os.path.join(out_dir, "pretrain_report.json"), "w") as f:
-        json.dump(report, f, indent=2)
+        n_held = min(pre["llm_heldout_sentences"], len(sentences) // 10)
+        held, train = sentences[:n_held], sentences[n_held:]
+        rng = random.Random(config["seed"])
+        sampler = PretrainSampler(tokenizer, train, rng, pre["llm_mix"], pre["llm_copy_template"],
+                                  pre["llm_max_repeat"], tuple(pre["llm_random_words"]))
+        # Probes: copies of held-out sentences, and of random strings over the training vocabulary.
+        probe = PretrainSampler(tokenizer, held or train, random.Random(config["seed"] + 1), {"copy": 1.0},
+                                pre["llm_copy_template"], pre["llm_max_repeat"], tuple(pre["llm_random_words"]))
+        probe.word_ids = sampler.word_ids
+        history = []
 
+        def evaluate(m, step):
+            history.append({"step": step, "copy_grammar": copy_accuracy(m, probe, 100),
+                            "copy_random": copy_accuracy(m, probe, 100, random_strings=True)})
+            logger.info(f"LLM pretraining step {step}: copy accuracy on held-out sentences "
+                        f"{history[-1]['copy_grammar']:.4f}, on random word strings {history[-1]['copy_random']:.4f}")
 
-def build_encoder(config: dict, pretrain_data: str, out_dir: str) -> None:
-    steps = config["pretrain"]["encoder_steps"]
-    audio, texts = [], []
-    if pretrain_data and steps > 0:
-        audio, texts = load_ctc_data(pretrain_data)
-        n = config["pretrain"]["encoder_max_utts"]
-        audio, texts = audio[:n], texts[:n]
-    vocab = char_vocab(texts) if texts else ["<blank>"]
-    enc_config = HubertConfig(vocab_size=len(vocab), pad_token_id=0, bos_token_id=None, eos_token_id=None,
-                              ctc_loss_reduction="mean", **config["encoder"])
-    ctc_model = HubertForCTC(enc_config)
-    report = {}
-    if texts:
-        # Hold out a few utterances to report how well the encoder transcribes (greedy CTC CER).
-        n_held = min(50, len(texts) // 10)
-        held_audio, held_texts = audio[:n_held], texts[:n_held]
-        pretrain_ctc(ctc_model, audio[n_held:], texts[n_held:], vocab, steps, config["pretrain"]["encoder_batch_size"],
-                     config["pretrain"]["encoder_lr"], seed=config["seed"])
+        report["final_loss"] = pretrain_causal_lm(model, sampler, pre["llm_steps"], pre["llm_batch_size"],
+                                                  pre["llm_lr"], pre["llm_curriculum_steps"], pre["eval_every"],
+                                                  evaluate)
+        report["heldout_sentences"] = n_held
+        report["copy_token_accuracy_heldout_sentences"] = copy_accuracy(model, probe, 500)
+        report["copy_token_accuracy_random_strings"] = copy_accuracy(model, probe, 500, random_strings=True)
         if n_held:
-            report["heldout_utts"] = n_held
-            report["heldout_greedy_ctc_cer"] = greedy_ctc_cer(ctc_model, held_audio, held_texts, vocab)
-            logger.info(f"encoder pretraining: greedy CTC CER on {n_held} held-out utterances = "
-                        f"{100 * report['heldout_greedy_ctc_cer']:.1f}%")
+            report["heldout_perplexity"] = perplexity(model, tokenizer, held)
+        report["history"] = history
+        logger.info("LLM pretraining: stretched-copy token accuracy %.4f (held-out sentences), %.4f (random word "
+                    "strings); held-out perplexity %s", report["copy_token_accuracy_heldout_sentences"],
+                    report["copy_token_accuracy_random_strings"], f"{report.get('heldout_perplexity', 0):.2f}")
+    model.save_pretrained(out_dir)
+    _write_report(out_dir, report)
+    return report
+
+
+def build_encoder(config: dict, pretrain_data: str, out_dir: str, tokenizer_dir: str,
+                  char_phase_dir: Optional[str] = None) -> dict:
+    """Pretrains a HuBERT-architecture encoder with CTC and saves the bare encoder; returns its report.
+
+    Phase 1: ``encoder_steps`` on ``encoder_units``. Phase 2 (``encoder_token_steps`` > 0): a new CTC head on
+    the LLM's tokens, on top of the phase-1 encoder, with the waveform CNN frozen: characters are learnt fast
+    from scratch, and the tokens on top of them make the last layer separate the units the LLM reads.
+    ``char_phase_dir`` skips phase 1 and starts phase 2 from an encoder saved by it.
+    """
+    pre = config["pretrain"]
+    audio, texts = [], []
+    if pretrain_data and pre["encoder_steps"] + pre["encoder_token_steps"] > 0:
+        audio, texts = load_ctc_data(pretrain_data)
+        audio, texts = audio[: pre["encoder_max_utts"]], texts[: pre["encoder_max_utts"]]
+    token_units = TokenUnits(AutoTokenizer.from_pretrained(tokenizer_dir))
+    units = token_units if pre["encoder_units"] == "llm_tokens" else CharUnits(texts)
+    n_held = min(pre["encoder_heldout_utts"], len(texts) // 10)
+    held_audio, held_texts = audio[:n_held], texts[:n_held]
+    train = dict(audio=audio[n_held:], texts=texts[n_held:], batch_size=pre["encoder_batch_size"], lr=pre["encoder_lr"],
+                 seed=config["seed"], speeds=pre["encoder_speeds"], noise_prob=pre["encoder_noise_prob"])
+    report = {"units": pre["encoder_units"], "heldout_utts": n_held, "history": []}
+
+    def ctc_model_for(units_, hubert=None):
+        model = HubertForCTC(HubertConfig(vocab_size=len(units_), pad_token_id=0, bos_token_id=None, eos_token_id=None,
+                                          ctc_loss_reduction="mean", **config["encoder"]))
+        if hubert is not None:
+            model.hubert.load_state_dict(hubert.state_dict())
+        return model
+
+    def run_phase(model, units_, steps, freeze_conv_after, name):
+        def evaluate(m, step):
+            cer = greedy_ctc_cer(m, held_audio, held_texts, units_)
+            report["history"].append({"phase": name, "step": step, "heldout_greedy_ctc_cer": cer})
+            logger.info(f"encoder pretraining ({name}) step {step}: greedy CTC CER {100 * cer:.2f}%")
+
+        pretrain_ctc(model, train["audio"], train["texts"], units_, steps, train["batch_size"], train["lr"],
+                     seed=train["seed"], speeds=train["speeds"], noise_prob=train["noise_prob"],
+                     freeze_conv_after=freeze_conv_after, eval_every=pre["eval_every"] if n_held else 0,
+                     evaluate=evaluate)
+        if n_held:
+            report[f"heldout_greedy_ctc_cer_{name}"] = greedy_ctc_cer(model, held_audio, held_texts, units_)
+            logger.info(f"encoder pretraining ({name}): greedy CTC CER on {n_held} held-out utterances = "
+                        f"{100 * report[f'heldout_greedy_ctc_cer_{name}']:.2f}%")
+
+    if char_phase_dir:
+        ctc_model = ctc_model_for(units, HubertModel.from_pretrained(char_phase_dir))
+    else:
+        ctc_model = ctc_model_for(units)
+        if texts and pre["encoder_steps"] > 0:
+            run_phase(ctc_model, units, pre["encoder_steps"], pre["encoder_freeze_conv_after"], pre["encoder_units"])
+    if texts and pre["encoder_token_steps"] > 0:
+        ctc_model = ctc_model_for(token_units, ctc_model.hubert)
+        units = token_units
+        report["units"] = "llm_tokens"
+        run_phase(ctc_model, units, pre["encoder_token_steps"], 0.0, "llm_tokens")
+    if n_held:
+        report["heldout_greedy_ctc_cer"] = report[f"heldout_greedy_ctc_cer_{report['units']}"]
     # Save the bare encoder (HubertModel), the layout of facebook/hubert-large-ll60k.
     ctc_model.hubert.save_pretrained(out_dir)
     with open(os.path.join(out_dir, "ctc_vocab.json"), "w") as f:
-        json.dump(vocab, f)
-    with open(os.path.join(out_dir, "pretrain_report.json"), "w") as f:
-        json.dump(report, f, indent=2)
+        json.dump(units.vocab, f)
+    _write_report(out_dir, report)
+    return report
+
+
+def _build_one(kind: str, config: dict, source: str, out_dir: str, tokenizer_dir: str, threads: int) -> float:
+    """Worker: builds the LLM or the encoder with its own thread count; returns its wall time."""
+    setup_logging()
+    torch.set_num_threads(threads)
+    torch.manual_seed(config["seed"])
+    t0 = time.time()
+    if kind == "llm":
+        build_llm(config, source, out_dir)
+    else:
+        build_encoder(config, source, out_dir, tokenizer_dir)
+    return time.time() - t0
+
+
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def input_hashes(args) -> dict:
+    """sha256 of every input file: the config, the text pool and the encoder pretraining lists."""
+    inputs = {"config": args.config, "text": args.text}
+    if args.pretrain_data:
+        inputs.update(pretrain_wav_scp=f"{args.pretrain_data}/wav.scp", pretrain_text=f"{args.pretrain_data}/text")
+    return {k: sha256_file(v) for k, v in inputs.items() if v and os.path.isfile(v)}
+
+
+def write_build_info(args, times: dict, wall_time: float) -> None:
+    """``build_info.json`` (what the models were made from, and how long it took) and ``SHA256SUMS`` (every
+    file, ``sha256sum -c`` format): stage 7 checks a shipped copy against both before installing it."""
+    info = {
+        "command": "python -m espnet_speechllm.bin.make_tiny_models " + " ".join(
+            f"--{k} {v}" for k, v in (("output_dir", args.output_dir), ("text", args.text),
+                                      ("pretrain_data", args.pretrain_data), ("config", args.config)) if v),
+        "sha256": input_hashes(args),
+        "wall_time_s": round(wall_time, 1), "llm_time_s": round(times["llm"], 1),
+        "encoder_time_s": round(times["encoder"], 1), "cores": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "torch": torch.__version__,
+        "transformers": importlib.metadata.version("transformers"),
+    }
+    with open(os.path.join(args.output_dir, "build_info.json"), "w") as f:
+        json.dump(info, f, indent=2)
+    files = sorted(os.path.relpath(os.path.join(root, name), args.output_dir)
+                   for root, _, names in os.walk(args.output_dir) for name in names
+                   if name not in ("SHA256SUMS", "tiny_models.done"))
+    with open(os.path.join(args.output_dir, "SHA256SUMS"), "w") as f:
+        f.writelines(f"{sha256_file(os.path.join(args.output_dir, name))}  {name}\n" for name in files)
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -148,18 +273,22 @@ def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
     setup_logging()
     done = os.path.join(args.output_dir, "tiny_models.done")
-    if os.path.exists(done) and not args.force:
-        logger.info(f"{done} exists: models already built, nothing to do (use --force to rebuild)")
-        return
     user = {}
     if args.config:
         with open(args.config, encoding="utf-8") as f:
             user = yaml.safe_load(f) or {}
     config = merge_config(user)
+    # The done-marker records what the models were made from: other inputs are a stop, not a silent reuse.
+    settings = json.dumps({"config": config, "inputs": input_hashes(args)}, sort_keys=True)
+    if os.path.exists(done) and not args.force:
+        with open(done, encoding="utf-8") as f:
+            if f.read() == settings:
+                logger.info(f"{done}: models already built from these inputs, nothing to do (--force rebuilds)")
+                return
+        raise SystemExit(f"{args.output_dir} was built from another config or other data ({done}); "
+                         "rerun with --force to rebuild it")
     random.seed(config["seed"])
     np.random.seed(config["seed"])
-    torch.manual_seed(config["seed"])
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
     for sub in ("llm", "encoder"):
         path = os.path.join(args.output_dir, sub)
         if os.path.exists(path):
@@ -167,11 +296,26 @@ def main(argv=None) -> None:
                 raise SystemExit(f"{path} exists but {done} does not (an interrupted build?); rerun with --force")
             shutil.rmtree(path)
     t0 = time.time()
-    build_llm(config, args.text, os.path.join(args.output_dir, "llm"))
-    build_encoder(config, args.pretrain_data, os.path.join(args.output_dir, "encoder"))
+    llm_dir, enc_dir = os.path.join(args.output_dir, "llm"), os.path.join(args.output_dir, "encoder")
+    train_llama_tokenizer(args.text, llm_dir, config["tokenizer"]["vocab_size"])
+    AutoTokenizer.from_pretrained(llm_dir).save_pretrained(llm_dir)
+    # The two models train at once, one core each: small models use a second thread poorly.
+    cores = max(1, os.cpu_count() or 1)
+    jobs = {"llm": (args.text, llm_dir), "encoder": (args.pretrain_data, enc_dir)}
+    if cores >= 2:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(2, mp_context=ctx) as pool:
+            futures = {k: pool.submit(_build_one, k, config, src, out, llm_dir, cores // 2)
+                       for k, (src, out) in jobs.items()}
+            times = {k: f.result() for k, f in futures.items()}
+    else:
+        times = {k: _build_one(k, config, src, out, llm_dir, 1) for k, (src, out) in jobs.items()}
     with open(os.path.join(args.output_dir, "tiny_models.yaml"), "w") as f:
         yaml.safe_dump(config, f)
-    open(done, "w").close()
+    write_build_info(args, times, time.time() - t0)
+    with open(done, "w", encoding="utf-8") as f:
+        f.write(settings)
+    logger.info("built the LLM in %.0f s and the encoder in %.0f s", times["llm"], times["encoder"])
     logger.info(f"wrote {args.output_dir}/{{llm,encoder}} in {time.time() - t0:.1f}s")
 
 

@@ -2,50 +2,85 @@
 
 Vicuna-7B can repeat text from its context when asked to; the method relies on that, since an LLM-based
 recognizer has to read its transcript out of the speech prefix. A 2-layer toy LM trained only on sentences
-has no such skill, so ``copy_fraction`` of the samples are instruction-style copies in the ASR prompt layout:
+has no such skill, so part of the samples are instruction-style copies in the ASR prompt layout:
 
-    BOS  USER: <sentence, each token repeated 1..max_repeat times> Transcribe the audio. ASSISTANT: <sentence> EOS
+    BOS  USER: <text, each token repeated 1..max_repeat times> Transcribe the audio. ASSISTANT: <text> EOS
 
-The repeated tokens mimic the speech prefix, where every token spans several encoder frames. On the synth
-corpus this lifts the dev token accuracy after 1000 adapter + LoRA steps on frozen-encoder features from
-0.66 (sentences only) to 0.73.
+The repeated tokens mimic the speech prefix, where every token spans several encoder frames. The copied text
+is either a sentence of the pool or a string of words drawn uniformly from the pool's vocabulary: on grammar
+sentences the answer can be guessed from the grammar alone, which delays the copy skill (induction heads form
+through a sudden phase change, and a shortcut postpones it); random strings can only be answered by copying.
+Random strings start short and grow to full length over the first ``curriculum_steps`` steps.
 """
 import logging
+import math
 import random
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from tqdm import tqdm
 
 logger = logging.getLogger(__name__)
 
+SAMPLE_KINDS = ("plain", "copy", "random_copy")
+
 
 class PretrainSampler:
-    """Draws token-id sequences: plain ``BOS s EOS`` or, with probability ``copy_fraction``, a stretched copy."""
+    """Draws token-id sequences of three kinds, with probabilities ``mix`` (see the module docstring).
 
-    def __init__(self, tokenizer, sentences: List[str], rng: random.Random, copy_fraction: float = 0.0,
-                 copy_template: Optional[str] = None, max_repeat: int = 6):
-        if not 0.0 <= copy_fraction <= 1.0:
-            raise ValueError(f"copy_fraction must be in [0, 1], got {copy_fraction}")
-        if copy_fraction > 0 and not copy_template:
-            raise ValueError("copy_fraction > 0 needs the prompt template (with one <speech> slot)")
-        self.tokenizer, self.rng = tokenizer, rng
-        self.copy_fraction, self.max_repeat = copy_fraction, max_repeat
+    Args:
+        tokenizer: the LLM tokenizer (BOS/EOS ids, sentence encoding).
+        sentences: the text pool.
+        rng: the random stream.
+        mix: probability per kind: ``plain`` (``BOS s EOS``), ``copy`` (stretched copy of a sentence),
+            ``random_copy`` (stretched copy of a random word string); they must sum to 1.
+        copy_template: the ASR prompt template (one ``<speech>`` slot), needed by the copy kinds.
+        max_repeat: each copied token is repeated 1..max_repeat times in the prefix.
+        random_words: (min, max) words of a random string.
+    """
+
+    def __init__(self, tokenizer, sentences: List[str], rng: random.Random, mix: Dict[str, float],
+                 copy_template: Optional[str] = None, max_repeat: int = 6, random_words: Tuple[int, int] = (3, 12)):
+        unknown = sorted(set(mix) - set(SAMPLE_KINDS))
+        if unknown:
+            raise ValueError(f"unknown sample kind(s) {unknown}; allowed: {list(SAMPLE_KINDS)}")
+        if any(p < 0 for p in mix.values()) or abs(sum(mix.values()) - 1.0) > 1e-6:
+            raise ValueError(f"sample fractions must be >= 0 and sum to 1, got {mix}")
+        copies = mix.get("copy", 0) + mix.get("random_copy", 0)
+        if copies > 0 and not copy_template:
+            raise ValueError("copy samples need the prompt template (with one <speech> slot)")
+        self.tokenizer, self.rng, self.max_repeat = tokenizer, rng, max_repeat
+        self.kinds = [k for k in SAMPLE_KINDS if mix.get(k, 0) > 0]
+        self.weights = [mix[k] for k in self.kinds]
         self.encoded = [tokenizer(s, add_special_tokens=False).input_ids for s in sentences]
-        if copy_fraction > 0:
+        # Encoding each word once keeps random strings cheap; a word keeps its sentence-initial tokenization.
+        words = sorted({w for s in sentences for w in s.split()})
+        self.word_ids = [tokenizer(w, add_special_tokens=False).input_ids for w in words]
+        self.random_words = random_words
+        self.max_words = random_words[1]
+        if copies > 0:
             from espnet_speechllm.llm.prompt import PromptTemplate
 
             prompt = PromptTemplate(copy_template, tokenizer)
             self.before, self.after = prompt.before_ids, prompt.after_ids  # before starts with BOS
 
+    def set_max_words(self, n: int) -> None:
+        """Curriculum: random strings have at most ``n`` words (clipped to ``random_words``)."""
+        self.max_words = max(self.random_words[0], min(n, self.random_words[1]))
+
     def sample(self) -> List[int]:
-        ids = self.encoded[self.rng.randrange(len(self.encoded))]
-        if self.rng.random() >= self.copy_fraction:
+        kind = self.rng.choices(self.kinds, self.weights)[0]
+        if kind == "plain":
+            ids = self.encoded[self.rng.randrange(len(self.encoded))]
             return [self.tokenizer.bos_token_id] + ids + [self.tokenizer.eos_token_id]
-        return self.copy_sample(ids)[0]
+        return self.copy_sample(self.random_string() if kind == "random_copy" else None)[0]
+
+    def random_string(self) -> List[int]:
+        n = self.rng.randint(self.random_words[0], self.max_words)
+        return [t for _ in range(n) for t in self.word_ids[self.rng.randrange(len(self.word_ids))]]
 
     def copy_sample(self, ids: Optional[List[int]] = None) -> Tuple[List[int], int]:
-        """A stretched-copy sequence and the position of its first answer token."""
+        """A stretched-copy sequence of ``ids`` (default: a random sentence) and the position of its answer."""
         if ids is None:
             ids = self.encoded[self.rng.randrange(len(self.encoded))]
         stretched = [t for t in ids for _ in range(self.rng.randint(1, self.max_repeat))]
@@ -53,16 +88,21 @@ class PretrainSampler:
         return seq, len(seq) - len(ids) - 1
 
 
-def pretrain_causal_lm(model, tokenizer, sentences: List[str], steps: int, batch_size: int = 32,
-                       lr: float = 3e-3, seed: int = 0, copy_fraction: float = 0.0,
-                       copy_template: Optional[str] = None) -> float:
-    """Train ``model`` for ``steps`` AdamW steps on samples of :class:`PretrainSampler`; returns the last loss."""
-    sampler = PretrainSampler(tokenizer, sentences, random.Random(seed), copy_fraction, copy_template)
+def pretrain_causal_lm(model, sampler: PretrainSampler, steps: int, batch_size: int = 32, lr: float = 3e-3,
+                       curriculum_steps: int = 0, eval_every: int = 0, evaluate=None) -> float:
+    """Train ``model`` for ``steps`` AdamW steps (one-cycle LR) on ``sampler``'s samples; returns the last loss.
+
+    ``evaluate(model, step)`` is called every ``eval_every`` steps (0: never), to log the copy accuracy as it
+    jumps.
+    """
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     model.train()
     loss_value = float("nan")
-    for _ in tqdm(range(steps), desc="LLM text pretraining", mininterval=5):
+    for step in tqdm(range(1, steps + 1), desc="LLM text pretraining", mininterval=10):
+        if curriculum_steps:
+            lo, hi = sampler.random_words
+            sampler.set_max_words(lo + math.ceil((hi - lo) * min(1.0, step / curriculum_steps)))
         loss = causal_lm_loss(model, [sampler.sample() for _ in range(batch_size)])
         opt.zero_grad()
         loss.backward()
@@ -70,6 +110,9 @@ def pretrain_causal_lm(model, tokenizer, sentences: List[str], steps: int, batch
         opt.step()
         sched.step()
         loss_value = loss.item()
+        if evaluate is not None and eval_every and step % eval_every == 0:
+            evaluate(model, step)
+            model.train()
     logger.info(f"LLM text pretraining: {steps} steps, final loss {loss_value:.3f}")
     model.eval()
     return loss_value
@@ -83,13 +126,31 @@ def causal_lm_loss(model, batch: Sequence[List[int]]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def copy_accuracy(model, sampler: PretrainSampler, num_samples: int = 100) -> float:
-    """Greedy next-token accuracy on the answer part of stretched-copy samples (teacher forced)."""
+def copy_accuracy(model, sampler: PretrainSampler, num_samples: int = 100, random_strings: bool = False) -> float:
+    """Greedy next-token accuracy on the answer part (EOS included) of stretched copies, teacher forced.
+
+    The copied text is a sentence of ``sampler``'s pool, or a random word string with ``random_strings``.
+    """
     model.eval()
     correct = total = 0
     for _ in range(num_samples):
-        seq, start = sampler.copy_sample()
+        seq, start = sampler.copy_sample(sampler.random_string() if random_strings else None)
         pred = model(input_ids=torch.tensor([seq])).logits[0, start - 1 : -1].argmax(-1)
         correct += int((pred == torch.tensor(seq[start:])).sum())
         total += len(seq) - start
     return correct / max(total, 1)
+
+
+@torch.no_grad()
+def perplexity(model, tokenizer, sentences: List[str], batch_size: int = 64) -> float:
+    """Per-token perplexity of ``BOS s EOS`` over ``sentences`` (EOS predicted, BOS not)."""
+    model.eval()
+    nll = count = 0.0
+    seqs = [[tokenizer.bos_token_id] + tokenizer(s, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+            for s in sentences]
+    for i in range(0, len(seqs), batch_size):
+        batch = seqs[i : i + batch_size]
+        n = sum(len(b) - 1 for b in batch)
+        nll += float(causal_lm_loss(model, batch)) * n
+        count += n
+    return math.exp(nll / max(count, 1))

@@ -123,6 +123,11 @@ class SpeechLLMTask(AbsTask):
         group.add_argument(
             "--model_conf", action=NestedDictAction, default=dict(), help="SpeechLLMModel options (save_frozen_weights)"
         )
+        group.add_argument(
+            "--lr_multipliers", action=NestedDictAction, default=dict(),
+            help="Learning-rate multiplier per module (encoder, adapter, llm, matching_loss), relative to "
+            "optim_conf.lr; e.g. {adapter: 5.0}: the randomly initialised adapter learns faster than the LoRA weights",
+        )
         group = parser.add_argument_group(description="Preprocess related")
         group.add_argument("--use_preprocessor", type=str2bool, default=True, help="Tokenize transcripts")
         group.add_argument(
@@ -139,6 +144,30 @@ class SpeechLLMTask(AbsTask):
             args = cls.get_parser().parse_args(cmd)
         check_deepspeed_args(args)  # a clear error before any worker starts
         super().main(args=args)
+
+    @classmethod
+    def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module) -> List[torch.optim.Optimizer]:
+        multipliers = dict(getattr(args, "lr_multipliers", None) or {})
+        if not multipliers:
+            return super().build_optimizers(args, model)
+        modules = ("encoder", "adapter", "llm", "matching_loss")
+        unknown = sorted(set(multipliers) - set(modules))
+        if unknown:
+            raise ValueError(f"lr_multipliers: unknown module(s) {unknown}; allowed: {list(modules)}")
+        from espnet2.tasks.abs_task import optim_classes
+
+        optim_class = optim_classes.get(args.optim)
+        if optim_class is None:
+            raise ValueError(f"optim must be one of {list(optim_classes)}: {args.optim}")
+        lr = args.optim_conf.get("lr", 1e-3)
+        groups = []
+        for name in modules:
+            module = getattr(model, name, None)
+            params = [p for p in module.parameters() if p.requires_grad] if module is not None else []
+            if params:
+                groups.append({"params": params, "lr": lr * float(multipliers.get(name, 1.0)), "name": name})
+        logger.info("optimizer parameter groups: " + ", ".join(f"{g['name']} lr {g['lr']:.2e}" for g in groups))
+        return [optim_class(groups, **args.optim_conf)]
 
     @classmethod
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable[

@@ -51,7 +51,7 @@ def test_train_two_epochs_then_resume(speech_corpus, train_config, tmp_path):
     first_epoch_mtime = os.path.getmtime(exp / "1epoch.pth")
 
     proc = run_train("--config", train_config, *data_args(speech_corpus), *shape_args, "--output_dir", exp,
-                     "--resume", "true", "--max_epoch", 3, cwd=tmp_path)
+                     "--resume", "true", "--max_epoch", 3, "--keep_nbest_models", 3, cwd=tmp_path)  # keeps 1epoch.pth
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "The training was resumed" in proc.stderr
     assert "3/3epoch started" in proc.stderr and "1/3epoch started" not in proc.stderr

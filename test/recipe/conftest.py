@@ -107,7 +107,7 @@ def copy_recipe(recipe: str, dst: str) -> str:
     os.makedirs(dst)
     for name in ("run.sh", "db.sh", "path.sh", "cmd.sh"):
         shutil.copy2(os.path.join(recipe, name), dst)
-    for name in ("local", "conf"):
+    for name in ("local", "conf", "pretrained_models"):
         if os.path.isdir(os.path.join(recipe, name)):
             shutil.copytree(os.path.join(recipe, name), os.path.join(dst, name))
     for name in ("asr_llm.sh", "utils", "scripts"):

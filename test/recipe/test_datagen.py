@@ -254,3 +254,29 @@ def test_add_noise(small_speech_dir, tmp_path):
               outs[0], "--audio_dir", str(tmp_path / "a_wav"), "--ratio", "1.0", "--snr_range", "0 10", "--seed", "7",
               check=False)
     assert p.returncode == 1 and "ratio: 0.5 -> 1.0" in p.stderr
+
+
+@needs_audio_tools
+def test_add_noise_edges_keeps_the_speech_and_its_transcript(small_speech_dir, tmp_path):
+    bank = write_data_dir(str(tmp_path / "bank"), [
+        (f"n{i}", f"n{i}", sox_noise(str(tmp_path / f"n{i}.wav"), 0.7, kind), "")
+        for i, kind in enumerate(["whitenoise", "brownnoise"])])
+    out = str(tmp_path / "edges")
+    pymod("espnet_speechllm.bin.add_noise", "--mode", "edges", "--data_dir", small_speech_dir, "--noise_dir", bank,
+          "--out_dir", out, "--ratio", "0.5", "--edge_seconds", "0.5 1.5", "--prefix", "edges-", "--seed", "3")
+    clean = read_kv(f"{small_speech_dir}/wav.scp")
+    wav = read_kv(f"{out}/wav.scp")
+    copies = open(f"{out}/noisy_copies.txt").read().splitlines()
+    assert len(wav) == 9 and len(copies) == 3
+    for line in copies:
+        copy_id, src, _, before, after = line.split()
+        assert read_kv(f"{out}/text")[copy_id] == read_kv(f"{small_speech_dir}/text")[src] != ""
+        padded, rate = sf.read(wav[copy_id], dtype="int16")
+        speech, _ = sf.read(clean[src], dtype="int16")
+        b, a = int(float(before) * rate), int(float(after) * rate)
+        assert 0.5 <= float(before) <= 1.5 and 0.5 <= float(after) <= 1.5
+        assert len(padded) == b + len(speech) + a and np.array_equal(padded[b:b + len(speech)], speech)
+        assert np.abs(padded[:b]).max() > 0 and np.abs(padded[b + len(speech):]).max() > 0  # non-speech, not silence
+    p = pymod("espnet_speechllm.bin.add_noise", "--mode", "edges", "--data_dir", small_speech_dir, "--noise_dir", bank,
+              "--out_dir", str(tmp_path / "bad"), "--edge_seconds", "0 1", check=False)
+    assert p.returncode == 1 and "--edge_seconds" in p.stderr

@@ -15,7 +15,7 @@ TEST_SETS = ["test_clean", "test_other", "test_nonspeech_edges"]
 CI_ARGS = [
     "--local_data_opts", "--preset ci",
     "--nonspeech_opts", "--num_train 16 --num_test 6 --num_bank 8",
-    "--foundation_opts", "--config conf/tiny_models_debug.yaml",
+    "--foundation_opts", "--config conf/tiny_models_debug.yaml --rebuild true",
     "--train_config", "conf/train_debug.yaml",
     "--inference_config", "conf/decode_debug.yaml",
 ]

@@ -60,6 +60,9 @@ speed_perturb_factors="0.9 1.0 1.1"  # sox speed factors ("" skips stage 3).
 noise_aug_ratio=0.3                  # Fraction of utterances that get an extra noisy copy (0 skips stage 4).
 noise_snr_range="5 20"               # SNR range (dB) of the noisy copies.
 nonspeech_ratio=0.05                 # Non-speech utterances added, as a fraction of the speech utterances.
+nonspeech_edges_ratio=0              # Fraction of speech utterances that get a copy with non-speech before and
+                                     # after (transcript kept), so non-speech around speech does not teach "empty".
+nonspeech_edge_seconds="0.5 3"       # Length range (s) of each such edge.
 final_set=""                         # Name of the stage-5 training set (default: <train_set>_final); ablations
                                      # give each data variant its own.
 
@@ -120,6 +123,7 @@ case "${nonspeech_source}" in musan | sox) ;; *) die "--nonspeech_source must be
 # Names of the derived sets and dirs.
 if [ -n "${speed_perturb_factors}" ]; then sp_set=${train_set}_sp; else sp_set=${train_set}; fi
 if awk -v r="${noise_aug_ratio}" 'BEGIN { exit !(r > 0) }'; then noisy_set=${sp_set}_noisy; else noisy_set=${sp_set}; fi
+if awk -v r="${nonspeech_edges_ratio}" 'BEGIN { exit !(r > 0) }'; then edges_set=${noisy_set}_edges; else edges_set=${noisy_set}; fi
 final_set=${final_set:-${train_set}_final}
 pretrained_dir=${pretrained_dir:-${expdir}/pretrained}
 asr_stats_dir=${asr_stats_dir:-${expdir}/stats_${asr_tag}}
@@ -263,13 +267,20 @@ fi
 
 if runs 5; then
     stage_begin 5
-    log "Stage 5: non-speech mixing (ratio ${nonspeech_ratio}): data/${noisy_set} + data/${nonspeech_train_set} -> data/${final_set}"
+    log "Stage 5: non-speech mixing (ratio ${nonspeech_ratio}, edges ${nonspeech_edges_ratio}): data/${noisy_set} + data/${nonspeech_train_set} -> data/${final_set}"
     require_data "data/${noisy_set}" "data/${nonspeech_train_set}"
-    _settings="ratio=${nonspeech_ratio} seed=${seed} speech=data/${noisy_set} nonspeech=data/${nonspeech_train_set}"
+    if [ "${edges_set}" != "${noisy_set}" ]; then
+        run_logged "${stage_logdir}/stage5_nonspeech_edges.log" \
+            ${python} -m espnet_speechllm.bin.add_noise --mode edges --data_dir "data/${noisy_set}" \
+            --noise_dir "data/${nonspeech_train_set}" --out_dir "data/${edges_set}" --prefix edges- \
+            --audio_dir "${dumpdir}/augment/${edges_set}" --ratio "${nonspeech_edges_ratio}" \
+            --edge_seconds "${nonspeech_edge_seconds}" --seed "${seed}" --nj "${nj}" --force "${force}"
+    fi
+    _settings="ratio=${nonspeech_ratio} seed=${seed} speech=data/${edges_set} nonspeech=data/${nonspeech_train_set}"
     if ! is_done "data/${final_set}/.done" "${_settings}"; then
         prepare_out_dir "data/${final_set}"
         scripts/mix_nonspeech.sh --ratio "${nonspeech_ratio}" --seed "${seed}" \
-            "data/${noisy_set}" "data/${nonspeech_train_set}" "data/${final_set}"
+            "data/${edges_set}" "data/${nonspeech_train_set}" "data/${final_set}"
         echo "${_settings}" >"data/${final_set}/.done"
     fi
     stage_end 5

@@ -23,6 +23,8 @@ inference_config=conf/decode.yaml
     --speed_perturb_factors "0.9 1.0 1.1" \
     --noise_aug_ratio 0.3 \
     --nonspeech_ratio 0.05 \
+    --nonspeech_edges_ratio 0.1 \
     --train_config "${train_config}" \
     --inference_config "${inference_config}" \
+    --inference_args "--batch_size 16" \
     "$@"
