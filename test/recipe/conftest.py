@@ -102,6 +102,19 @@ def small_speech_dir(tmp_path_factory) -> str:
     return write_data_dir(str(root / "data"), utts)
 
 
+def stub_recipe(root):
+    """A recipe dir for stage tests: TEMPLATE linked, plain path.sh/cmd.sh, a placeholder conf/train_tiny.yaml;
+    the test adds its decode YAMLs and its fake python."""
+    r = root / "asr1"
+    (r / "conf").mkdir(parents=True)
+    for name in ("asr_llm.sh", "utils", "scripts"):
+        os.symlink(os.path.join(TEMPLATE, name), r / name)
+    (r / "path.sh").write_text("export LC_ALL=C\n")
+    (r / "cmd.sh").write_text("train_cmd=utils/run_local.sh\ndecode_cmd=utils/run_local.sh\n")
+    (r / "conf" / "train_tiny.yaml").write_text("x: 1\n")
+    return r
+
+
 def copy_recipe(recipe: str, dst: str) -> str:
     """A runnable copy of a recipe dir at ``dst``: its own files copied, TEMPLATE parts linked."""
     os.makedirs(dst)

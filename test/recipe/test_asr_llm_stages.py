@@ -1,12 +1,11 @@
 """The plumbing of asr_llm.sh stages 8-13 (key-file splits, JOB expansion, merging, the exp dir's run.sh,
 skips) with stand-in entry points: --python points at a wrapper that records each
 ``-m espnet_speechllm.bin.X`` call and writes the outputs X is specified to write."""
-import os
 import sys
 
 import pytest
 
-from .conftest import TEMPLATE, read_kv, run, write_data_dir
+from .conftest import read_kv, run, stub_recipe, write_data_dir
 
 FAKE = r'''
 import os, sys
@@ -65,13 +64,7 @@ def fake_dump(path, utts, empty=False):
 
 @pytest.fixture
 def recipe(tmp_path):
-    r = tmp_path / "asr1"
-    (r / "conf").mkdir(parents=True)
-    for name in ("asr_llm.sh", "utils", "scripts"):
-        os.symlink(os.path.join(TEMPLATE, name), r / name)
-    (r / "path.sh").write_text("export LC_ALL=C\n")
-    (r / "cmd.sh").write_text("train_cmd=utils/run_local.sh\ndecode_cmd=utils/run_local.sh\n")
-    (r / "conf" / "train_tiny.yaml").write_text("x: 1\n")
+    r = stub_recipe(tmp_path)
     (r / "conf" / "decode_beam2.yaml").write_text("beam_size: 2\n")
     fake = tmp_path / "fakepy.py"
     fake.write_text(FAKE)

@@ -1,13 +1,12 @@
 """Stage 11 checks each test set's references against the decoding config before decoding: the real
 check_decode_reachability on a real sentencepiece tokenizer, the decoder itself a stand-in (test_asr_llm_stages)."""
 import json
-import os
 import sys
 
 import pytest
 import yaml
 
-from .conftest import TEMPLATE, run
+from .conftest import run, stub_recipe
 from .test_asr_llm_stages import FAKE, fake_dump
 
 # The reachability check runs for real; every other entry point is the recording stand-in.
@@ -31,13 +30,7 @@ def tokenizer_dir(tmp_path_factory):
 
 @pytest.fixture
 def recipe(tmp_path, tokenizer_dir):
-    r = tmp_path / "asr1"
-    (r / "conf").mkdir(parents=True)
-    for name in ("asr_llm.sh", "utils", "scripts"):
-        os.symlink(os.path.join(TEMPLATE, name), r / name)
-    (r / "path.sh").write_text("export LC_ALL=C\n")
-    (r / "cmd.sh").write_text("train_cmd=utils/run_local.sh\ndecode_cmd=utils/run_local.sh\n")
-    (r / "conf" / "train_tiny.yaml").write_text("x: 1\n")
+    r = stub_recipe(tmp_path)
     (r / "conf" / "decode_ok.yaml").write_text(yaml.safe_dump({"beam_size": 2, "no_loop_ngram_size": 6}))
     (r / "conf" / "decode_short.yaml").write_text(yaml.safe_dump({"beam_size": 2, "max_new_tokens": 2}))
     fake = tmp_path / "fakepy.py"
