@@ -25,12 +25,10 @@ import random
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
-from typing import Optional
 
-import numpy as np
 import torch
 import yaml
-from transformers import AutoTokenizer, HubertConfig, HubertForCTC, HubertModel, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer, HubertConfig, HubertForCTC, LlamaConfig, LlamaForCausalLM
 
 from espnet_speechllm.llm.prompt import DEFAULT_TEMPLATE
 from espnet_speechllm.pretrain.ctc_encoder import CharUnits, TokenUnits, greedy_ctc_cer, load_ctc_data, pretrain_ctc
@@ -143,14 +141,12 @@ def build_llm(config: dict, text: str, out_dir: str) -> dict:
     return report
 
 
-def build_encoder(config: dict, pretrain_data: str, out_dir: str, tokenizer_dir: str,
-                  char_phase_dir: Optional[str] = None) -> dict:
+def build_encoder(config: dict, pretrain_data: str, out_dir: str, tokenizer_dir: str) -> dict:
     """Pretrains a HuBERT-architecture encoder with CTC and saves the bare encoder; returns its report.
 
     Phase 1: ``encoder_steps`` on ``encoder_units``. Phase 2 (``encoder_token_steps`` > 0): a new CTC head on
     the LLM's tokens, on top of the phase-1 encoder, with the waveform CNN frozen: characters are learnt fast
     from scratch, and the tokens on top of them make the last layer separate the units the LLM reads.
-    ``char_phase_dir`` skips phase 1 and starts phase 2 from an encoder saved by it.
     """
     pre = config["pretrain"]
     audio, texts = [], []
@@ -187,12 +183,9 @@ def build_encoder(config: dict, pretrain_data: str, out_dir: str, tokenizer_dir:
             logger.info(f"encoder pretraining ({name}): greedy CTC CER on {n_held} held-out utterances = "
                         f"{100 * report[f'heldout_greedy_ctc_cer_{name}']:.2f}%")
 
-    if char_phase_dir:
-        ctc_model = ctc_model_for(units, HubertModel.from_pretrained(char_phase_dir))
-    else:
-        ctc_model = ctc_model_for(units)
-        if texts and pre["encoder_steps"] > 0:
-            run_phase(ctc_model, units, pre["encoder_steps"], pre["encoder_freeze_conv_after"], pre["encoder_units"])
+    ctc_model = ctc_model_for(units)
+    if texts and pre["encoder_steps"] > 0:
+        run_phase(ctc_model, units, pre["encoder_steps"], pre["encoder_freeze_conv_after"], pre["encoder_units"])
     if texts and pre["encoder_token_steps"] > 0:
         ctc_model = ctc_model_for(token_units, ctc_model.hubert)
         units = token_units
@@ -287,8 +280,6 @@ def main(argv=None) -> None:
                 return
         raise SystemExit(f"{args.output_dir} was built from another config or other data ({done}); "
                          "rerun with --force to rebuild it")
-    random.seed(config["seed"])
-    np.random.seed(config["seed"])
     for sub in ("llm", "encoder"):
         path = os.path.join(args.output_dir, sub)
         if os.path.exists(path):

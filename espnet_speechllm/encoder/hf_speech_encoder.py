@@ -68,6 +68,14 @@ def make_pad_mask_from_lengths(lengths: torch.Tensor, max_len: int) -> torch.Ten
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
 
 
+def normalize_per_utterance(speech: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Zero mean, unit variance per row over its valid samples (HuBERT-large's ``do_normalize``); padding -> 0."""
+    n = mask.sum(dim=1, keepdim=True).clamp(min=1)  # (B, 1)
+    mean = (speech * mask).sum(dim=1, keepdim=True) / n
+    var = (((speech - mean) * mask) ** 2).sum(dim=1, keepdim=True) / n
+    return (speech - mean) / torch.sqrt(var + 1e-7) * mask
+
+
 class HFSpeechEncoder(torch.nn.Module):
     """Waveform (B, S) -> hidden states (B, T, D) and frame lengths, honouring padding.
 
@@ -148,17 +156,11 @@ class HFSpeechEncoder(torch.nn.Module):
             self.model.eval()
         return self
 
-    def _normalize(self, speech: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        n = mask.sum(dim=1, keepdim=True).clamp(min=1)  # (B, 1)
-        mean = (speech * mask).sum(dim=1, keepdim=True) / n
-        var = (((speech - mean) * mask) ** 2).sum(dim=1, keepdim=True) / n
-        return (speech - mean) / torch.sqrt(var + 1e-7) * mask
-
     def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         mask = make_pad_mask_from_lengths(speech_lengths, speech.size(1))  # (B, S)
         speech = speech.float()
         if self.normalize_waveform:
-            speech = self._normalize(speech, mask)
+            speech = normalize_per_utterance(speech, mask)
         else:
             speech = speech * mask
         attention_mask = mask.long() if self.uses_attention_mask else None

@@ -16,6 +16,7 @@ import torchaudio
 from tqdm import tqdm
 
 from espnet_speechllm.data.audio import load_audio, read_scp
+from espnet_speechllm.encoder.hf_speech_encoder import normalize_per_utterance
 
 logger = logging.getLogger(__name__)
 
@@ -67,13 +68,6 @@ class TokenUnits:
         return self.tokenizer.decode([i - 1 for i in ids], skip_special_tokens=True)
 
 
-def normalize(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Zero mean, unit variance per row over the valid samples (HuBERT-large's ``do_normalize``)."""
-    lengths = mask.sum(1, keepdim=True).clamp(min=1)
-    x = (x - (x * mask).sum(1, keepdim=True) / lengths) * mask
-    return x / (x.pow(2).sum(1, keepdim=True) / lengths).sqrt().clamp(min=1e-4)
-
-
 def augment(wav: np.ndarray, rng: random.Random, speeds: Sequence[float], noise_prob: float,
             snr_range: Tuple[float, float]) -> torch.Tensor:
     """Speed perturbation (resampling, as ``sox speed``) and white/brown noise at a random SNR."""
@@ -120,7 +114,7 @@ def pretrain_ctc(ctc_model, audio: List[np.ndarray], texts: List[str], units, st
         x = torch.nn.utils.rnn.pad_sequence(wav, batch_first=True)
         mask = (torch.arange(x.size(1))[None] < lengths[:, None]).long()
         labels = torch.nn.utils.rnn.pad_sequence([labels_all[i] for i in batch], batch_first=True, padding_value=-100)
-        loss = ctc_model(normalize(x, mask), attention_mask=mask, labels=labels).loss
+        loss = ctc_model(normalize_per_utterance(x, mask), attention_mask=mask, labels=labels).loss
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(ctc_model.parameters(), 1.0)
@@ -144,6 +138,6 @@ def greedy_ctc_cer(ctc_model, audio: List[np.ndarray], texts: List[str], units) 
     with torch.no_grad():
         for wav in audio:
             x = torch.from_numpy(wav)[None]
-            ids = ctc_model(normalize(x, torch.ones_like(x))).logits.argmax(-1)[0].tolist()
+            ids = ctc_model(normalize_per_utterance(x, torch.ones_like(x))).logits.argmax(-1)[0].tolist()
             hyps.append(units.decode([i for j, i in enumerate(ids) if i != 0 and (j == 0 or ids[j - 1] != i)]))
     return float(jiwer.cer(texts, hyps))

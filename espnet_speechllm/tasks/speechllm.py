@@ -21,7 +21,7 @@ from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Tu
 
 import numpy as np
 import torch
-from espnet2.tasks.abs_task import AbsTask
+from espnet2.tasks.abs_task import AbsTask, optim_classes
 from espnet2.train.class_choices import ClassChoices
 from espnet2.train.trainer import Trainer
 from espnet2.utils.nested_dict_action import NestedDictAction
@@ -87,12 +87,12 @@ def build_component(cls: Type, conf: Dict[str, Any], where: str, **given):
     return cls(**given, **conf)
 
 
+# The model's top-level modules: rows of the parameter report, keys of lr_multipliers.
+MODULES = ("encoder", "adapter", "llm", "matching_loss")
+
+
 def parameter_report(model: SpeechLLMModel) -> Dict[str, Any]:
-    modules = {
-        name: count_parameters(getattr(model, name))
-        for name in ("encoder", "adapter", "llm", "matching_loss")
-        if getattr(model, name) is not None
-    }
+    modules = {name: count_parameters(getattr(model, name)) for name in MODULES if getattr(model, name) is not None}
     return {**count_parameters(model), "modules": modules}
 
 
@@ -150,18 +150,15 @@ class SpeechLLMTask(AbsTask):
         multipliers = dict(getattr(args, "lr_multipliers", None) or {})
         if not multipliers:
             return super().build_optimizers(args, model)
-        modules = ("encoder", "adapter", "llm", "matching_loss")
-        unknown = sorted(set(multipliers) - set(modules))
+        unknown = sorted(set(multipliers) - set(MODULES))
         if unknown:
-            raise ValueError(f"lr_multipliers: unknown module(s) {unknown}; allowed: {list(modules)}")
-        from espnet2.tasks.abs_task import optim_classes
-
+            raise ValueError(f"lr_multipliers: unknown module(s) {unknown}; allowed: {list(MODULES)}")
         optim_class = optim_classes.get(args.optim)
         if optim_class is None:
             raise ValueError(f"optim must be one of {list(optim_classes)}: {args.optim}")
         lr = args.optim_conf.get("lr", 1e-3)
         groups = []
-        for name in modules:
+        for name in MODULES:
             module = getattr(model, name, None)
             params = [p for p in module.parameters() if p.requires_grad] if module is not None else []
             if params:
