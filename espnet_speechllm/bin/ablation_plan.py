@@ -17,16 +17,20 @@ A variant is the recipe's base configs plus overrides, merged key by key (a ``nu
                         inference: {no_repeat_ngram_size: 0}}
           constraints: {same_model_as: baseline}   # decode the model of another row with other settings
 
-``data`` holds asr_llm.sh options of stages 3-5; a variant with data options trains on its own stage-5
-set ``<train_set>_abl_<table>_<variant>``, the others on the recipe's default set.
+``data`` holds asr_llm.sh options of stages 3-5 (only those of ``DATA_KEYS``; values are scalars); a variant
+with data options trains on its own stage-5 set ``<train_set>_abl_<table>_<variant>``, the others on the
+recipe's default set. Table and variant names become dir names: letters, digits, ``_``, ``.`` and ``-`` only.
 
 Writes ``<out_dir>/conf/<table>/<variant>.yaml`` (+ ``_decode.yaml``), ``<out_dir>/plan.json`` and prints
 the plan as tab-separated lines for local/run_ablations.sh:
-    table variant seed asr_tag train_config inference_config inference_tag final_set train data_opts
+    table variant seed asr_tag train_config inference_config inference_tag final_set train data_args
+where ``data_args`` is a file of the variant's data options as NUL-terminated arguments (``-`` when none):
+no option or value is ever read by a shell.
 """
 import copy
 import json
 import os
+import re
 import shlex
 import sys
 from typing import Any, Dict, List, Optional, Sequence
@@ -39,6 +43,10 @@ from espnet_speechllm.utils.cli import make_parser, setup_logging
 VARIANT_KEYS = {"train_config", "train", "inference", "data", "same_model_as", "description"}
 TABLE_KEYS = {"title", "claim", "variants", "attention_plots"}
 TOP_KEYS = {"train_config", "inference_config", "train", "inference", "tables"}
+# asr_llm.sh options of stages 3-5 that a data variant may set.
+DATA_KEYS = {"speed_perturb_factors", "noise_aug_ratio", "noise_snr_range", "nonspeech_ratio",
+             "nonspeech_edges_ratio", "nonspeech_edge_seconds"}
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def merge(base: Any, override: Any) -> Any:
@@ -67,8 +75,25 @@ def load_yaml(path: str) -> dict:
         return yaml.safe_load(f) or {}
 
 
-def data_opts_string(data: Optional[dict]) -> str:
-    return " ".join(f"--{k} {shlex.quote(str(v))}" for k, v in (data or {}).items())
+def data_args(where: str, data: Optional[dict]) -> List[str]:
+    """The data options as an argument vector (``--key value`` ...), keys checked against ``DATA_KEYS``."""
+    data = data or {}
+    _check_keys(where, data, DATA_KEYS)
+    args: List[str] = []
+    for key, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError(f"{where}.{key}: {value!r} is not a string or number")
+        if "\0" in str(value):
+            raise ValueError(f"{where}.{key}: the value holds a NUL character")
+        args += [f"--{key}", str(value)]
+    return args
+
+
+def _check_name(where: str, name: Any) -> None:
+    if not isinstance(name, str):  # YAML 1.1 reads off/on/yes/no as booleans
+        raise ValueError(f"{where}: name {name!r} is not a string; quote it")
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"{where}: name {name!r} may hold only letters, digits, '_', '.' and '-' (it names dirs)")
 
 
 def build_plan(spec_path: str, tables: Sequence[str], seeds: Sequence[int], out_dir: str,
@@ -86,6 +111,7 @@ def build_plan(spec_path: str, tables: Sequence[str], seeds: Sequence[int], out_
         raise ValueError(f"--tables {unknown_tables}: not in {spec_path} (has {sorted(spec['tables'])})")
     runs: List[Dict[str, Any]] = []
     for table in tables:
+        _check_name(f"{spec_path}: tables", table)
         tdef = spec["tables"][table]
         _check_keys(f"{spec_path}: tables.{table}", tdef, TABLE_KEYS)
         variants = tdef.get("variants") or {}
@@ -94,8 +120,7 @@ def build_plan(spec_path: str, tables: Sequence[str], seeds: Sequence[int], out_
         conf_dir = os.path.join(out_dir, "conf", table)
         os.makedirs(conf_dir, exist_ok=True)
         for name, vdef in variants.items():
-            if not isinstance(name, str):  # YAML 1.1 reads off/on/yes/no as booleans
-                raise ValueError(f"{spec_path}: tables.{table}: variant name {name!r} is not a string; quote it")
+            _check_name(f"{spec_path}: tables.{table}: variant", name)
             vdef = vdef or {}
             _check_keys(f"{spec_path}: tables.{table}.variants.{name}", vdef, VARIANT_KEYS)
             owner = vdef.get("same_model_as")
@@ -115,6 +140,12 @@ def build_plan(spec_path: str, tables: Sequence[str], seeds: Sequence[int], out_
             with open(infer_yaml, "w", encoding="utf-8") as f:
                 yaml.safe_dump(merge(base_infer, vdef.get("inference") or {}), f, sort_keys=False)
             data = model_def.get("data")
+            args = data_args(f"{spec_path}: tables.{table}.variants.{model_variant}.data", data)
+            args_file = ""
+            if args:
+                args_file = os.path.join(conf_dir, f"{model_variant}.data_args")
+                with open(args_file, "w", encoding="utf-8") as f:
+                    f.write("".join(a + "\0" for a in args))
             for seed in seeds:
                 runs.append({
                     "table": table, "variant": name, "seed": seed,
@@ -122,7 +153,8 @@ def build_plan(spec_path: str, tables: Sequence[str], seeds: Sequence[int], out_
                     "train_config": train_yaml, "inference_config": infer_yaml,
                     "inference_tag": f"decode_{name}",
                     "final_set": f"{train_set}_abl_{table}_{model_variant}" if data else "",
-                    "train": owner is None, "data_opts": data_opts_string(data),
+                    "train": owner is None, "data_args": args_file,
+                    "data_opts": " ".join(shlex.quote(a) for a in args),
                     "title": tdef.get("title", table), "description": vdef.get("description", ""),
                 })
     runs.sort(key=lambda r: not r["train"])  # every model is trained before another row decodes it
@@ -147,7 +179,7 @@ def main(argv=None) -> None:
     setup_logging()
     runs = build_plan(args.spec, args.tables, args.seeds, args.out_dir, args.train_set)
     fields = ("table", "variant", "seed", "asr_tag", "train_config", "inference_config", "inference_tag",
-              "final_set", "train", "data_opts")
+              "final_set", "train", "data_args")
     for run in runs:
         row = [str(run[k]).lower() if k == "train" else str(run[k]) for k in fields]
         sys.stdout.write("\t".join(v if v else "-" for v in row) + "\n")

@@ -40,7 +40,9 @@ def test_plan_runs_and_yamls(tmp_path):
     assert reuse[0]["final_set"] == "train_abl_c_base" and reuse[0]["inference_tag"] == "decode_constrained"
     assert yaml.safe_load(open(reuse[0]["inference_config"]))["no_repeat_ngram_size"] == 3
     base = next(r for r in runs if r["variant"] == "base")
-    assert sorted(base["data_opts"].split(" --")) == ["--nonspeech_ratio 0", "speed_perturb_factors ''"]
+    args = open(base["data_args"]).read().split("\0")  # NUL-terminated arguments, read by no shell
+    assert args[-1] == "" and sorted(zip(args[:-1:2], args[1::2])) == [
+        ("--nonspeech_ratio", "0"), ("--speed_perturb_factors", "")]
     assert yaml.safe_load(open(base["inference_config"]))["no_repeat_ngram_size"] == 0
 
 
@@ -49,10 +51,18 @@ def test_plan_runs_and_yamls(tmp_path):
     ({"a": {"variants": {False: {}}}}, "not a string"),
     ({"a": {"variants": {"x": {}, "y": {"same_model_as": "x", "train": {"max_epoch": 1}}}}}, "excludes"),
     ({"a": {"variants": {"y": {"same_model_as": "zz"}}}}, "no variant 'zz'"),
+    # data keys are asr_llm.sh options of stages 3-5 only; names become dir names
+    ({"a": {"variants": {"x": {"data": {"nonspeech_ratio; touch INJ": 0}}}}}, r"unknown key.*nonspeech_ratio; touch"),
+    ({"a": {"variants": {"x": {"data": {"$(touch INJ)": 0}}}}}, "unknown key"),
+    ({"a": {"variants": {"x": {"data": {"stage": 1}}}}}, "allowed: .*speed_perturb_factors"),
+    ({"a": {"variants": {"x": {"data": {"nonspeech_ratio": [0, 1]}}}}}, "not a string or number"),
+    ({"a": {"variants": {"x`id`": {}}}}, "may hold only"),
+    ({"a;b": {"variants": {"x": {}}}}, "may hold only"),
 ])
 def test_bad_specs_name_the_problem(tmp_path, tables, message):
     with pytest.raises(ValueError, match=message):
-        build_plan(_spec(tmp_path, tables), ["a"], [0], str(tmp_path / "out"), "train")
+        build_plan(_spec(tmp_path, tables), [next(iter(tables))], [0], str(tmp_path / "out"), "train")
+    assert not list(tmp_path.glob("**/INJ*"))
 
 
 def test_unknown_table(tmp_path):

@@ -5,6 +5,7 @@ is the real one; only the cluster is fake. The last tests drive asr_llm.sh stage
 backend, on one node and, through espnet2.bin.launch, on two."""
 import json
 import os
+import shlex
 import shutil
 import sys
 
@@ -138,15 +139,17 @@ def write_conf(path, **values):
 
 def test_array_job_runs_each_task_with_its_log(cluster, tmp_path):
     write_conf(tmp_path / "conf" / "slurm.conf", partition="cpuq", time="1:00:00", mem="2G", account="proj")
-    p = slurm(cluster, "--mem", "3G", "JOB=1:3", "exp/log/hello.JOB.log", "echo", "task JOB says hi", "|",
-              "tr", "a-z", "A-Z", cwd=tmp_path, SLURM_SH_TIME="2:00:00")
+    hostile = ["a;touch INJ1", "b>INJ2", "$(touch INJ3)", "`touch INJ4`", "|", "touch", "INJ5"]
+    p = slurm(cluster, "--mem", "3G", "JOB=1:3", "exp/log/hello.JOB.log", "echo", "task JOB says hi", *hostile,
+              cwd=tmp_path, SLURM_SH_TIME="2:00:00")
     assert "submitted job 1001 (hello, 3 task(s))" in p.stderr
     for j in (1, 2, 3):
         lines = open(tmp_path / f"exp/log/hello.{j}.log").read().splitlines()
-        assert lines[0] == f"# echo 'task {j} says hi' | tr a-z A-Z"
+        assert shlex.split(lines[0][2:]) == ["echo", f"task {j} says hi", *hostile], lines[0]  # printf %q
         assert "Slurm job 1001, task" in lines[1]
-        assert lines[2] == f"TASK {j} SAYS HI"
+        assert lines[2] == f"task {j} says hi " + " ".join(hostile)  # literal text: no shell read them
         assert lines[-1].startswith("# Ended (code 0)")
+    assert not list(tmp_path.glob("**/INJ*")), "an argument reached a shell"
     (submit,) = cluster["calls"]("sbatch_calls")
     # config file < environment < option of the call
     for opt in ("--array=1-3", "--partition=cpuq", "--time=2:00:00", "--mem=3G", "--account=proj",
@@ -172,7 +175,7 @@ def test_failed_and_killed_tasks_are_named_with_their_logs(cluster, tmp_path):
               FAKE_SLURM_TIMEOUT_TASK="3")
     assert p.returncode == 1
     err = p.stderr
-    assert f"job 2 of 3 failed (exit code 3); log: exp/w.2.log" in err
+    assert "job 2 of 3 failed (exit code 3); log: exp/w.2.log" in err
     assert "job 3 of 3 failed (TIMEOUT, exit code 0:9); log: exp/w.3.log" in err
     assert "job 1 of 3 failed" not in err
     assert "last lines of exp/w.2.log" in err and "broken input" in err

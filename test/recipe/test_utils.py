@@ -1,7 +1,10 @@
 """The shell utilities of egs2/TEMPLATE/asr_llm1/{utils,scripts} on small real data dirs."""
 import glob
+import json
 import os
+import shlex
 import shutil
+import sys
 
 import pytest
 import soundfile as sf
@@ -79,14 +82,30 @@ def test_every_script_has_help():
 # ------------------------------------------------------------------------------------------- run_local
 def test_run_local_runs_jobs_and_names_the_failed_log(tmp_path):
     log = str(tmp_path / "log" / "job.JOB.log")
-    run([util("run_local.sh"), "JOB=1:3", log, "echo", "job JOB says hi", "|", "tr", "a-z", "A-Z"])
+    run([util("run_local.sh"), "JOB=1:3", log, "echo", "job JOB says hi"])
     for j in (1, 2, 3):
         text = open(log.replace("JOB", str(j))).read()
-        assert f"JOB {j} SAYS HI" in text and "# Ended (code 0)" in text
+        assert f"job {j} says hi" in text and "# Ended (code 0)" in text
     p = run([util("run_local.sh"), "--gpu", "1", "JOB=1:3", log, "test", "JOB", "-ne", "2"], check=False)
     assert p.returncode != 0
     assert "job 2 of 3 failed" in p.stderr and log.replace("JOB", "2") in p.stderr
     assert "# Ended (code 1)" in open(log.replace("JOB", "2")).read()
+    # a log is appended to: each launch adds its header, so an earlier launch's output stays
+    assert open(log.replace("JOB", "1")).read().count("# Started at ") == 2
+
+
+HOSTILE = ["a;touch INJ1", "b>INJ2", "$(touch INJ3)", "`touch INJ4`", "|", "touch", "INJ5", "&&", "c'd\"e"]
+
+
+def test_run_local_passes_hostile_arguments_as_literal_text(tmp_path):
+    log = tmp_path / "job.JOB.log"
+    run([util("run_local.sh"), "JOB=1:2", str(log), sys.executable, "-c",
+         "import sys, json; print(json.dumps(sys.argv[1:]))", "JOB", *HOSTILE], cwd=str(tmp_path))
+    for j in (1, 2):
+        lines = open(str(log).replace("JOB", str(j))).read().splitlines()
+        assert json.loads(lines[2]) == [str(j), *HOSTILE]
+        assert shlex.split(lines[0][2:])[-len(HOSTILE):] == HOSTILE  # the header is the command, quoted
+    assert not list(tmp_path.glob("INJ*")), "an argument reached a shell"
 
 
 def test_run_local_single_job(tmp_path):

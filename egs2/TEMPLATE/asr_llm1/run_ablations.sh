@@ -75,15 +75,17 @@ ${python} -m espnet_speechllm.bin.ablation_plan --spec "${spec}" --tables ${tabl
 log "$(wc -l <"${plan}") runs planned: ${plan} (per-variant YAMLs in ${expdir}/ablations/conf/)"
 
 n=0
-while IFS=$'\t' read -r -u 3 table variant seed tag train_config inference_config inference_tag final_set train data_opts; do
+while IFS=$'\t' read -r -u 3 table variant seed tag train_config inference_config inference_tag final_set train data_args; do
     n=$((n + 1))
     log "[${n}] ${table}/${variant} seed ${seed}: ${expdir}/asr_llm_${tag}/${inference_tag}"
     set_final=()
     [ "${final_set}" != "-" ] && set_final=(--final_set "${final_set}")
     stats=${expdir}/stats_abl_${final_set/#-/${train_set}_final}
-    if [ "${data_opts}" != "-" ]; then
-        # shellcheck disable=SC2086
-        eval './run.sh "${run_opts[@]}"' "--stage 3 --stop_stage 6 ${data_opts}" '"${set_final[@]}"'
+    if [ "${data_args}" != "-" ]; then
+        # The variant's data options, one NUL-terminated argument each (keys checked by ablation_plan): passed
+        # on as they are, never read by a shell.
+        mapfile -d '' -t data_opts <"${data_args}"
+        ./run.sh "${run_opts[@]}" --stage 3 --stop_stage 6 "${data_opts[@]}" "${set_final[@]}"
     fi
     # The runner's own options come last: they win over --run_opts and run.sh's defaults.
     if [ ! -f "${stats}/.done" ]; then

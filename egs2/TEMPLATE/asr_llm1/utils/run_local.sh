@@ -4,8 +4,11 @@
 #   run_local.sh [options] JOB=1:N <log> <command> [args...]
 #   run_local.sh [options] <log> <command> [args...]
 #
-# Every "JOB" in <log> and in the command is replaced by the job number. Each job's stdout and stderr
-# go to its log, which gets the command as a header and "# Ended (code C) ..." as its last line.
+# Every "JOB" in <log> and in the command is replaced by the job number. The command's arguments are
+# passed on unchanged, as an argument vector: no shell reads them, so ";", "|", ">", "$(...)" or
+# backquotes in an argument are literal text (write a script to run a pipeline). Each job's stdout and
+# stderr go to its log, which gets the command (shell-quoted) as a header and "# Ended (code C) ..." as
+# its last line.
 # Waits for all jobs; fails if any failed, naming its log and showing the end of it.
 # Options of cluster backends (--gpu, --mem, --num_threads, --time, --num_nodes, --name, --config)
 # are accepted and ignored, so cmd.sh can switch backends without changing the stage scripts.
@@ -36,16 +39,6 @@ fi
 logspec=$1
 shift
 
-# Rebuild the command line; arguments with blanks or quotes are single-quoted (shell operators
-# such as "|" given as separate arguments stay operators).
-cmd=""
-for arg in "$@"; do
-    if [[ ${arg} =~ [[:space:]\"\'\$\`\\] ]]; then
-        arg="'${arg//\'/\'\\\'\'}'"
-    fi
-    cmd+="${arg} "
-done
-
 rcdir=$(mktemp -d)
 pids=()
 cleanup() {
@@ -58,20 +51,22 @@ trap 'rm -rf "${rcdir}"' EXIT
 for ((j = first; j <= last; j++)); do
     if [ -n "${jobvar}" ]; then
         log=${logspec//${jobvar}/${j}}
-        jcmd=${cmd//${jobvar}/${j}}
+        jargs=("${@//${jobvar}/${j}}")
     else
         log=${logspec}
-        jcmd=${cmd}
+        jargs=("$@")
     fi
     mkdir -p "$(dirname "${log}")"
     {
-        echo "# ${jcmd}"
-        echo "# Started at $(date) on $(hostname)"
-    } >"${log}"
+        printf '#'
+        printf ' %q' "${jargs[@]}"
+        printf '\n'
+        echo "# Started at $(date '+%Y-%m-%d %H:%M:%S') on $(hostname)"
+    } >>"${log}"
     (
         start=${SECONDS}
         set +e
-        bash -c "set -o pipefail; ${jcmd}" >>"${log}" 2>&1 </dev/null
+        "${jargs[@]}" >>"${log}" 2>&1 </dev/null
         rc=$?
         echo "# Ended (code ${rc}) at $(date), elapsed time $((SECONDS - start)) seconds" >>"${log}"
         echo "${rc}" >"${rcdir}/${j}"

@@ -5,8 +5,9 @@
 #   slurm.sh [options] <log> <command> [args...]
 #
 # Submits ONE sbatch array job (tasks 1..N); in task j every "JOB" in <log> and in the command becomes j.
-# Each task's stdout and stderr go to its log, which gets the command as a header and "# Ended (code C) ..."
-# as its last line (as with run_local.sh). Waits for the array (squeue), then fails if any task failed,
+# The command's arguments are passed on unchanged, as an argument vector (";", "|", ">", "$(...)" are literal
+# text). Each task's stdout and stderr are appended to its log, after the command (shell-quoted) and a
+# "# Started at" line, and "# Ended (code C) ..." is its last line (as with run_local.sh). Waits for the array (squeue), then fails if any task failed,
 # naming each failed task with its Slurm state (sacct: FAILED, TIMEOUT, OUT_OF_MEMORY, ...) and its log,
 # and showing the end of the first one. Ctrl-C cancels the job (scancel).
 #
@@ -122,16 +123,9 @@ fi
 [ -n "${cfg[extra_opts]:-}" ] && opts+=(${cfg[extra_opts]})
 
 # ------------------------------------------------------------------------------------------ job script
-# The command line as one string: arguments with blanks or quotes are single-quoted (shell operators given
-# as separate arguments, such as "|", stay operators), as in run_local.sh.
-cmd=""
-for arg in "$@"; do
-    if [[ ${arg} =~ [[:space:]\"\'\$\`\\] ]]; then
-        arg="'${arg//\'/\'\\\'\'}'"
-    fi
-    cmd+="${arg} "
-done
-cmd=${cmd% }
+# The command's arguments go into the job script as one bash array, each quoted with printf %q: no shell
+# reads them, so ";", "|", ">", "$(...)" or backquotes in an argument stay literal text, as in run_local.sh.
+cmd_array=$(printf ' %q' "$@")
 
 logdir=$(dirname "${logspec}")
 mkdir -p "${logdir}/q"
@@ -144,20 +138,23 @@ mkdir -p "${rcdir}"
     echo "#!/usr/bin/env bash"
     echo "# Written by utils/slurm.sh: one task of the job ${name}; run by sbatch."
     printf 'cd %q\n' "${PWD}"
-    printf 'jobvar=%q\nlog=%q\ncmd=%q\nrcdir=%q\n' "${jobvar}" "${logspec}" "${cmd}" "${rcdir}"
+    printf 'jobvar=%q\nlog=%q\nrcdir=%q\n' "${jobvar}" "${logspec}" "${rcdir}"
+    printf 'args=(%s)\n' "${cmd_array# }"
     cat <<'EOF'
 task=${SLURM_ARRAY_TASK_ID:-1}
 if [ -n "${jobvar}" ]; then
     log=${log//${jobvar}/${task}}
-    cmd=${cmd//${jobvar}/${task}}
+    args=("${args[@]//${jobvar}/${task}}")
 fi
 mkdir -p "$(dirname "${log}")"
 {
-    echo "# ${cmd}"
-    echo "# Started at $(date) on $(hostname) (Slurm job ${SLURM_JOB_ID:-?}${SLURM_ARRAY_TASK_ID:+, task ${task}})"
-} >"${log}"
+    printf '#'
+    printf ' %q' "${args[@]}"
+    printf '\n'
+    echo "# Started at $(date '+%Y-%m-%d %H:%M:%S') on $(hostname) (Slurm job ${SLURM_JOB_ID:-?}${SLURM_ARRAY_TASK_ID:+, task ${task}})"
+} >>"${log}"
 start=${SECONDS}
-bash -c "set -o pipefail; ${cmd}" >>"${log}" 2>&1 </dev/null
+"${args[@]}" >>"${log}" 2>&1 </dev/null
 rc=$?
 echo "# Ended (code ${rc}) at $(date), elapsed time $((SECONDS - start)) seconds" >>"${log}"
 echo "${rc}" >"${rcdir}/${task}"
