@@ -1,7 +1,7 @@
 """Write the ablation tables (local/run_ablations.sh) into sections of RESULTS.md.
 
 Reads ``plan.json`` from espnet_speechllm.bin.ablation_plan and, per run, ``<exp_root>/asr_llm_<tag>/``:
-param_report.json (trainable parameters), train.log (training wall time, first to last log line; valid token
+param_report.json (trainable parameters), train.log (training wall time, summed over its launches; valid token
 accuracy of the last epoch) and ``<inference_tag>/<set>/score_wer/{result,hallucination}.json`` (stage 12).
 With several seeds a cell shows ``mean ±spread`` where spread = (max - min) / 2 over the seeds (Sub/Del/Ins:
 the means). A missing result is ``n/a`` and logged, never dropped silently.

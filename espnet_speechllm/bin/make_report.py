@@ -4,7 +4,8 @@ Reads, per experiment dir ``exp/<tag>``:
   decode_*/<set>/score_wer/result.json        from ``espnet_speechllm.bin.score_wer``
   decode_*/<set>/score_wer/hallucination.json non-speech sets
   param_report.json                           {"total", "trainable", "modules": {name: {total, trainable}}}
-  train.log                                   ESPnet Trainer log ("Nepoch results: [train] k=v, ... [valid] ...")
+  train.log                                   ESPnet Trainer log ("Nepoch results: [train] k=v, ... [valid] ..."),
+                                              every launch of stage 9 appended: epochs and wall time of all
   config.yaml, run.sh                         when present: the config path and the command to reproduce
 
 Writes ``--out`` (RESULTS.md) and, per experiment, ``<exp>/images/``:
@@ -125,19 +126,47 @@ def parse_train_log(path: Path) -> Dict[int, Dict[str, Dict[str, float]]]:
     return dict(sorted(epochs.items()))
 
 
-def log_span_seconds(path: Path) -> Optional[float]:
-    """Seconds between the first and last timestamped lines of a log (ESPnet's asctime format)."""
-    first = last = None
+_LAUNCH = re.compile(r"^# Started at ")  # the header utils/run_local.sh and utils/slurm.sh write per launch
+_ENDED = re.compile(r"^# Ended \(code -?\d+\) .*elapsed time (\d+) seconds")
+
+
+def log_launches(path: Path) -> List[float]:
+    """Wall seconds of each launch logged in ``path`` (stage 9 appends every launch to train.log).
+
+    A launch starts at a "# Started at" header (a log without one is one launch). Its time is the
+    "# Ended ... elapsed time N seconds" of the job backend, or for a launch killed before that line, the
+    span between its first and last timestamped lines (ESPnet's asctime format).
+    """
+    launches: List[List[Optional[str]]] = []  # [first timestamp, last timestamp, elapsed seconds]
+    fmt = "%Y-%m-%d %H:%M:%S"
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
+            if _LAUNCH.match(line) or not launches:
+                launches.append([None, None, None])
+            cur = launches[-1]
+            ended = _ENDED.match(line)
+            if ended:
+                cur[2] = ended.group(1)
+                continue
+            if line.startswith("# ") and not _LAUNCH.match(line):  # e.g. the launch marker of stage 9
+                continue
             m = _TIMESTAMP.search(line)
             if m:
-                last = m.group(1)
-                first = first or last
-    if first is None:
-        return None
-    fmt = "%Y-%m-%d %H:%M:%S"
-    return (datetime.datetime.strptime(last, fmt) - datetime.datetime.strptime(first, fmt)).total_seconds()
+                cur[1] = m.group(1)
+                cur[0] = cur[0] or cur[1]
+    out = []
+    for first, last, elapsed in launches:
+        if elapsed is not None:
+            out.append(float(elapsed))
+        elif first is not None:
+            out.append((datetime.datetime.strptime(last, fmt) - datetime.datetime.strptime(first, fmt)).total_seconds())
+    return out
+
+
+def log_span_seconds(path: Path) -> Optional[float]:
+    """Total wall seconds of the launches logged in ``path`` (None: no timestamps)."""
+    launches = log_launches(path)
+    return sum(launches) if launches else None
 
 
 # ---------------------------------------------------------------- environment
@@ -320,7 +349,7 @@ def _rel(path: Path, base: Path) -> str:
 
 
 def exp_section(exp_dir: Path, base: Path, config_file: Optional[str]) -> List[str]:
-    lines = [f"## {_rel(exp_dir, base)}", ""]
+    lines = [f"## {_rel(exp_dir, base) if exp_dir != base else exp_dir.name}", ""]
     config = config_file or (str(exp_dir / "config.yaml") if (exp_dir / "config.yaml").is_file() else None)
     if config:
         lines.append(f"- config: `{config}`")
@@ -330,7 +359,7 @@ def exp_section(exp_dir: Path, base: Path, config_file: Optional[str]) -> List[s
     train_log = exp_dir / "train.log"
     if train_log.is_file():
         epochs = parse_train_log(train_log)
-        span = log_span_seconds(train_log)
+        launches = log_launches(train_log)
         if epochs:
             last = max(epochs)
             lines.append(f"- training: {len(epochs)} epochs logged (last: {last}) in `{_rel(train_log, base)}`")
@@ -346,8 +375,10 @@ def exp_section(exp_dir: Path, base: Path, config_file: Optional[str]) -> List[s
                 figures.append(f"![training curves]({_rel(images / 'train_curves.png', base)})")
         else:
             logger.warning("%s: no 'Nepoch results:' lines", train_log)
-        if span is not None:
-            lines.append(f"- train.log wall time: {datetime.timedelta(seconds=int(span))}")
+        if launches:
+            total = datetime.timedelta(seconds=int(sum(launches)))
+            lines.append(f"- train.log wall time: {total}" + (
+                f" over {len(launches)} launches (resumed)" if len(launches) > 1 else ""))
     lines.append("")
     if (exp_dir / "run.sh").is_file():
         cmd = (exp_dir / "run.sh").read_text(encoding="utf-8", errors="replace").strip()

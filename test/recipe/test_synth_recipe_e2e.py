@@ -95,7 +95,8 @@ def _table_rows(text: str, title_start: str):
 def test_ablation_tables(recipe_run):
     recipe = recipe_run["recipe"]
     proc = run(["local/run_ablations.sh", "--spec", "conf/ablations_debug.yaml", "--max_test_utts", "3",
-                "--test_sets", "test_clean test_other", "--nonspeech_test_set", "nonspeech_test", "--", *CI_ARGS],
+                "--test_sets", "test_clean test_other", "--nonspeech_test_set", "nonspeech_test",
+                "--report", "RESULTS.md", "--", *CI_ARGS],
                cwd=recipe)
     text = open(f"{recipe}/RESULTS.md").read()
     assert "## Environments" in text, "stage 13's report must be kept"
@@ -137,7 +138,8 @@ def test_ablation_tables(recipe_run):
     hyp = f"{recipe}/exp/asr_llm_abl_a_finetune_lora_lora_s0/decode_lora_lora/test_clean_abl3/text"
     mtimes = (os.path.getmtime(model), os.path.getmtime(hyp))
     run(["local/run_ablations.sh", "--spec", "conf/ablations_debug.yaml", "--max_test_utts", "3",
-                 "--test_sets", "test_clean test_other", "--nonspeech_test_set", "nonspeech_test", "--", *CI_ARGS],
+                 "--test_sets", "test_clean test_other", "--nonspeech_test_set", "nonspeech_test",
+                 "--report", "RESULTS.md", "--", *CI_ARGS],
                 cwd=recipe)
     assert (os.path.getmtime(model), os.path.getmtime(hyp)) == mtimes
     run(["./run.sh", *CI_ARGS, "--stage", "13"], cwd=recipe)

@@ -199,3 +199,25 @@ def test_exp_dir_errors_and_help(tmp_path):
     )
     assert proc.returncode == 0
     assert re.search(r"--exp_dir EXP_DIR", proc.stdout) and "--out" in proc.stdout
+
+
+def test_wall_time_sums_the_launches_of_an_appended_train_log(tmp_path):
+    """Stage 9 appends every launch to train.log: a killed launch counts its timestamp span, a finished one the
+    elapsed time of its job backend; epochs of all launches are read."""
+    log = tmp_path / "train.log"
+    log.write_text(
+        "# ===== stage 9 launch at 2026-01-01 09:00:00: exp/x/run.sh =====\n"
+        "# python -m espnet_speechllm.bin.speechllm_train ...\n# Started at 2026-01-01 10:00:00 on host\n"
+        "[h] 2026-01-01 10:00:30,1 (trainer:1) INFO: 1epoch results: [train] loss=2.0, [valid] acc=0.3\n"
+        "[h] 2026-01-01 10:01:00,1 (trainer:1) INFO: 2/2epoch started\n"  # killed here: 60 s
+        "# ===== stage 9 launch at 2026-01-02 09:00:00: exp/x/run.sh =====\n"
+        "# python -m espnet_speechllm.bin.speechllm_train ...\n# Started at 2026-01-02 10:00:00 on host\n"
+        "[h] 2026-01-02 10:00:40,1 (trainer:1) INFO: 2epoch results: [train] loss=1.0, [valid] acc=0.5\n"
+        "# Ended (code 0) at Fri Jan  2 10:00:45 UTC 2026, elapsed time 45 seconds\n")
+    assert make_report.log_launches(log) == [60.0, 45.0]
+    assert sorted(make_report.parse_train_log(log)) == [1, 2]
+    exp = tmp_path / "exp" / "x"
+    exp.mkdir(parents=True)
+    (exp / "train.log").write_text(log.read_text())
+    md = "\n".join(make_report.exp_section(exp, tmp_path, None))
+    assert "- training: 2 epochs logged (last: 2)" in md and "- train.log wall time: 0:01:45 over 2 launches" in md

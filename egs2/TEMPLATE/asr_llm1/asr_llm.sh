@@ -6,7 +6,16 @@ set -euo pipefail
 log() { printf '%s (%s:%s) %s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${BASH_SOURCE[1]##*/}" "${BASH_LINENO[0]}" "$*" >&2; }
 die() { printf '%s (%s:%s) ERROR: %b\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${BASH_SOURCE[1]##*/}" "${BASH_LINENO[0]}" "$*" >&2; exit 1; }
 SECONDS=0
-orig_args=$(printf '%q ' "$@")
+# The command line without --stage/--stop_stage, shell-quoted: exp/<tag>/run.sh repeats it for stage 9.
+orig_args=""
+_a=("$@")
+for ((_i = 0; _i < ${#_a[@]}; _i++)); do
+    case "${_a[_i]}" in
+        --stage | --stop_stage) _i=$((_i + 1)) ;;
+        --stage=* | --stop_stage=*) ;;
+        *) orig_args+="$(printf '%q' "${_a[_i]}") " ;;
+    esac
+done
 
 help_usage="Usage: $0 --train_set <set> --valid_set <set> --test_sets \"<sets>\" --train_config <yaml> [options]
 
@@ -23,7 +32,7 @@ Stages (--stage N --stop_stage M):
   10 checkpoint averaging, PEFT adapter export   -> exp/asr_llm_<tag>/{<model>,peft/}
   11 reference reachability check, decoding      -> exp/asr_llm_<tag>/decode_*/<set>/text
   12 scoring (sclite WER, insertions)            -> .../<set>/score_wer/
-  13 report                                      -> RESULTS.md
+  13 report                                      -> RESULTS.md (or exp/asr_llm_<tag>/RESULTS.md, --report)
 A finished step is skipped (with a log line) unless --force true."
 
 ## General
@@ -85,6 +94,9 @@ inference_model=valid.acc.ave.pth  # Model file used for decoding.
 inference_config=""  # Decoding YAML.
 inference_tag=""     # Decoding dir name (default: decode_<inference YAML name>_<model name>).
 inference_args=""    # Extra arguments of espnet_speechllm.bin.speechllm_inference.
+report=""            # Report file of stage 13 (default: RESULTS.md when it is new or already reports this
+                     # experiment, else <exp>/RESULTS.md: a debug or check run never overwrites the report of
+                     # another experiment, such as the committed one of the default configuration).
 
 [ -f utils/parse_options.sh ] || { echo "$0: run it from a recipe dir (egs2/<corpus>/asr1) through run.sh" >&2; exit 1; }
 . utils/parse_options.sh
@@ -182,6 +194,31 @@ min() {
     local m=$1 x
     for x in "$@"; do [ "${x}" -lt "${m}" ] && m=${x}; done
     echo "${m}"
+}
+
+# write_resume_script <path>: the exp dir's run.sh, which resumes stage 9 with this command line. Written to a
+# temporary file and renamed over the old one (bash reads a running script as it goes: an in-place rewrite
+# would make a running run.sh continue at its old offset in the new text), and left alone when it is the
+# script that started this run.
+write_resume_script() {
+    local path=$1 tmp
+    if [ "${ASR_LLM_RESUME_SCRIPT:-}" = "$(readlink -f "${path}")" ]; then
+        return 0
+    fi
+    tmp=$(mktemp "${path}.XXXXXX")
+    {
+        echo "#!/usr/bin/env bash"
+        echo "# Resumes the training of this experiment (stage 9 of asr_llm.sh); extra arguments are passed on."
+        echo "cd $(printf '%q' "${PWD}") || exit 1"
+        echo "export ASR_LLM_RESUME_SCRIPT=$(printf '%q' "$(readlink -f "${path}")")"
+        echo "exec ./asr_llm.sh ${orig_args}--stage 9 --stop_stage 9 \"\$@\""
+    } >"${tmp}"
+    chmod +x "${tmp}"
+    if cmp -s "${tmp}" "${path}"; then
+        rm -f "${tmp}"
+    else
+        mv -f "${tmp}" "${path}"
+    fi
 }
 
 stage_t0=0
@@ -385,14 +422,9 @@ if runs 9; then
     done
     ${force} && log "--force true does not restart training: it resumes from ${asr_exp}; remove that dir (or use another --asr_tag) to start over"
     mkdir -p "${asr_exp}"
-    {
-        echo "#!/usr/bin/env bash"
-        echo "# Resumes the training of this experiment (stage 9 of asr_llm.sh); extra arguments are passed on."
-        echo "cd $(printf '%q' "${PWD}")"
-        echo "./asr_llm.sh ${orig_args}--stage 9 --stop_stage 9 \"\$@\""
-    } >"${asr_exp}/run.sh"
-    chmod +x "${asr_exp}/run.sh"
-    log "log: ${asr_exp}/train.log (follow it with: tail -f ${asr_exp}/train.log); resume with ${asr_exp}/run.sh"
+    write_resume_script "${asr_exp}/run.sh"
+    log "log: ${asr_exp}/train.log (appended to; follow it with: tail -f ${asr_exp}/train.log); resume with ${asr_exp}/run.sh"
+    printf '# ===== stage 9 launch at %s: %s =====\n' "$(date '+%Y-%m-%d %H:%M:%S')" "${asr_exp}/run.sh" >>"${asr_exp}/train.log"
     # [scaling] One process per GPU (ESPnet's DDP) when --ngpu > 1 ("--multiprocessing_distributed true" is a
     # no-op for one GPU or CPU); several nodes go through espnet2.bin.launch, which submits one task per node
     # with ${train_cmd} and starts them with srun.
@@ -516,8 +548,15 @@ fi
 
 if runs 13; then
     stage_begin 13
-    log "Stage 13: report: ${asr_exp} -> RESULTS.md"
-    ${python} -m espnet_speechllm.bin.make_report --exp_dir "${asr_exp}" --out RESULTS.md --config_file "${train_config}"
+    if [ -z "${report}" ]; then
+        report=RESULTS.md
+        if [ -f RESULTS.md ] && ! grep -qxF "## ${asr_exp}" RESULTS.md; then
+            report=${asr_exp}/RESULTS.md
+            log "RESULTS.md reports another experiment: this report goes to ${report} (--report RESULTS.md to replace it)"
+        fi
+    fi
+    log "Stage 13: report: ${asr_exp} -> ${report}"
+    ${python} -m espnet_speechllm.bin.make_report --exp_dir "${asr_exp}" --out "${report}" --config_file "${train_config}"
     stage_end 13
 fi
 

@@ -30,7 +30,9 @@ attention_set=dev                             # Dumped set whose first utterance
                                               # attention plot per trained variant ("" to skip).
 inference_model=valid.acc.ave.pth             # The recipe's --inference_model; a variant that has it
                                               # is not trained again (remove it to retrain).
-report=RESULTS.md                             # Markdown file that receives the ablation tables.
+report=""                                     # Markdown file that receives the ablation tables (default:
+                                              # RESULTS.md for conf/ablations.yaml, RESULTS_<spec name>.md for
+                                              # another spec, so a debug spec keeps the committed tables).
 python=python3                                # Python interpreter (tools/venv through path.sh).
 . utils/parse_options.sh
 . utils/log.sh
@@ -43,6 +45,10 @@ run_opts=("$@")
 [ -f path.sh ] && [ -x run.sh ] || die "run this from a recipe dir (egs2/<corpus>/asr1, with run.sh and path.sh)"
 . ./path.sh
 [ -f "${spec}" ] || die "--spec ${spec}: no such file"
+if [ -z "${report}" ]; then
+    report=RESULTS.md
+    [ "${spec}" = conf/ablations.yaml ] || report=RESULTS_$(basename "${spec}" .yaml).md
+fi
 SECONDS=0
 
 # Optional fixed test subsets (same utterances for every variant).
