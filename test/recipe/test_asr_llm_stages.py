@@ -1,6 +1,7 @@
 """The plumbing of asr_llm.sh stages 8-13 (key-file splits, JOB expansion, merging, the exp dir's run.sh,
 skips) with stand-in entry points: --python points at a wrapper that records each
 ``-m espnet_speechllm.bin.X`` call and writes the outputs X is specified to write."""
+import os
 import sys
 
 import pytest
@@ -10,7 +11,7 @@ from .conftest import read_kv, run, stub_recipe, write_data_dir
 FAKE = r'''
 import os, sys
 args = sys.argv[1:]
-if args[:1] != ["-m"] or not args[1].startswith("espnet_speechllm.bin."):
+if args[:1] != ["-m"] or not args[1].startswith("espnet_speechllm.bin.") or args[1].endswith(".fingerprint"):
     os.execv(sys.executable, [sys.executable] + args)
 mod, rest = args[1].rsplit(".", 1)[1], args[2:]
 with open(os.environ["FAKE_CALLS"], "a") as f:
@@ -36,7 +37,9 @@ elif mod == "speechllm_train":
     open(f"{d}/config.yaml", "w").write("fake: true\n")
     open(f"{d}/valid.acc.best.pth", "w").write("")
 elif mod == "finalize_model":
-    open(os.path.join(one("exp_dir"), one("inference_model")), "w").write("")
+    model = os.path.join(one("exp_dir"), one("inference_model"))
+    if not os.path.exists(model):  # as ESPnet's averaging: an existing model is kept
+        open(model, "w").write("")
     os.makedirs(os.path.join(one("exp_dir"), "peft"), exist_ok=True)
 elif mod == "speechllm_inference":
     for k in ("1best_recog", "2best_recog"):
@@ -134,6 +137,40 @@ def test_stages_8_to_13_plumbing(recipe):
     assert "exp/stats_train_tiny is done; skipping" in out
     assert "decode_decode_beam2_valid.acc.ave/test_clean is done; skipping" in out
     assert not calls(recipe, "speechllm_inference") and len(calls(recipe, "speechllm_train")) == 1
+
+
+def test_changed_model_or_decode_yaml_is_never_reused(recipe):
+    """Done-markers record content: a model file or decoding YAML changed in place (same path) stops stages
+    10-13 with the difference and the way out, and stage 12 never scores hypotheses of the old model."""
+    asr_llm(recipe)
+    r = recipe["dir"]
+    exp = f"{r}/exp/asr_llm_train_tiny"
+    dec = f"{exp}/decode_decode_beam2_valid.acc.ave/test_clean"
+    with open(f"{exp}/valid.acc.ave.pth", "wb") as f:  # more training changed the model (2 MB: size, mtime, head)
+        f.write(os.urandom(2 << 20))
+    p = asr_llm(recipe, "--stage", "10", check=False)
+    assert p.returncode != 0 and "valid.acc.ave.pth + peft/ (stage 10) was made with other settings or inputs" in p.stderr
+    assert "exp/asr_llm_train_tiny/valid.acc.ave.pth size=2097152" in p.stderr
+    assert "--stage 10 --stop_stage 10 --force true" in p.stderr
+    asr_llm(recipe, "--stage", "10", "--stop_stage", "10", "--force", "true")
+    for stage in ("11", "12", "13"):  # decoding, scoring and the report all see that the model changed
+        p = asr_llm(recipe, "--stage", stage, check=False)
+        assert p.returncode != 0 and "valid.acc.ave.pth size=2097152" in p.stderr, (stage, p.stderr[-2000:])
+    assert "test_clean: its hypotheses were not decoded from the current inputs" in p.stderr
+    open(recipe["calls"], "w").close()
+    asr_llm(recipe, "--stage", "11", "--force", "true")
+    assert len(calls(recipe, "speechllm_inference")) == 4 and "valid.acc.ave.pth size=2097152" in open(f"{dec}/.done").read()
+    # the decoding YAML edited in place
+    with open(f"{r}/conf/decode_beam2.yaml", "a") as f:
+        f.write("length_penalty: 1.5\n")
+    p = asr_llm(recipe, "--stage", "11", check=False)
+    assert p.returncode != 0 and "test_clean was made with other settings or inputs" in p.stderr
+    assert "conf/decode_beam2.yaml sha256=" in p.stderr and "--stage 11 --stop_stage 11 --force true" in p.stderr
+    p = asr_llm(recipe, "--stage", "12", check=False)
+    assert p.returncode != 0 and "its hypotheses were not decoded from the current inputs" in p.stderr
+    open(recipe["calls"], "w").close()
+    asr_llm(recipe, "--stage", "11", "--force", "true")
+    assert len(calls(recipe, "speechllm_inference")) == 4 and len(calls(recipe, "score_wer")) == 2
 
 
 def test_missing_config_is_named(recipe):

@@ -148,18 +148,25 @@ eval_sets=$(uniq_words ${test_sets} ${nonspeech_test_set})
 stage_logdir=${expdir}/logdir
 
 # ------------------------------------------------------------------------------------------ helpers
-# is_done <marker> <settings>: 0 (skip) when <marker> records <settings>; 1 (run) when there is no
-# marker or --force; dies when the marker records other settings, so stale outputs are never reused.
+# is_done <marker> <settings> [<what>]: 0 (skip) when <marker> records <settings>; 1 (run) when there is no
+# marker or --force; dies when the marker records other settings, so stale outputs are never reused. Settings
+# hold the options and the content fingerprints of the inputs (fingerprint below), one per line.
 is_done() {
-    local marker=$1 settings=$2
+    local marker=$1 settings=$2 what=${3:-$(dirname "$1")}
     if ${force} || [ ! -f "${marker}" ]; then
         return 1
     fi
     if [ "$(cat "${marker}")" != "${settings}" ]; then
-        die "$(dirname "${marker}") was made with other settings:\n    then: $(cat "${marker}")\n    now:  ${settings}\n  to remake it: --stage ${current_stage} --stop_stage ${current_stage} --force true (then rerun the later stages with --force true too)"
+        die "${what} was made with other settings or inputs (then: <, now: >):\n$(diff <(cat "${marker}") <(printf '%s\n' "${settings}") | grep '^[<>]' | sed 's/^/    /')\n  to remake it: --stage ${current_stage} --stop_stage ${current_stage} --force true (then rerun the later stages with --force true too)"
     fi
-    log "$(dirname "${marker}") is done; skipping (--force true remakes it)"
+    log "${what} is done; skipping (--force true remakes it)"
     return 0
+}
+
+# fingerprint <path>...: one line per input with its content (config hash; model size, mtime and hash of the
+# first MB; a data dir's key files): what a done-marker records besides the options.
+fingerprint() {
+    ${python} -m espnet_speechllm.bin.fingerprint "$@"
 }
 
 # prepare_out_dir <dir>: a dir about to be (re)made; refuses to overwrite one without a done-marker.
@@ -264,7 +271,7 @@ if runs 3; then
     else
         log "Stage 3: speed perturbation (${speed_perturb_factors}): data/${train_set} -> data/${sp_set}"
         require_data "data/${train_set}"
-        _settings="factors=${speed_perturb_factors} src=data/${train_set}"
+        _settings="factors=${speed_perturb_factors} src=data/${train_set}"$'\n'"$(fingerprint "data/${train_set}")"
         if ! is_done "data/${sp_set}/.done" "${_settings}"; then
             prepare_out_dir "data/${sp_set}"
             _tmp=data/${sp_set}.parts
@@ -314,6 +321,7 @@ if runs 5; then
             --edge_seconds "${nonspeech_edge_seconds}" --seed "${seed}" --nj "${nj}" --force "${force}"
     fi
     _settings="ratio=${nonspeech_ratio} seed=${seed} speech=data/${edges_set} nonspeech=data/${nonspeech_train_set}"
+    _settings+=$'\n'"$(fingerprint "data/${edges_set}" "data/${nonspeech_train_set}")"
     if ! is_done "data/${final_set}/.done" "${_settings}"; then
         prepare_out_dir "data/${final_set}"
         scripts/mix_nonspeech.sh --ratio "${nonspeech_ratio}" --seed "${seed}" \
@@ -379,6 +387,7 @@ if runs 8; then
         done
     fi
     _settings="config=${train_config} train=${train_dir} valid=${valid_dir}"
+    _settings+=$'\n'"$(fingerprint "${train_config}" "${train_dir}" "${valid_dir}")"
     if ! is_done "${asr_stats_dir}/.done" "${_settings}"; then
         prepare_out_dir "${asr_stats_dir}"
         _logdir=${asr_stats_dir}/logdir
@@ -459,8 +468,14 @@ if runs 10; then
     stage_begin 10
     log "Stage 10: checkpoint averaging + PEFT export: ${asr_exp} -> ${asr_exp}/${inference_model}, ${asr_exp}/peft"
     [ -d "${asr_exp}" ] || die "${asr_exp} not found: run stage 9 first"
-    run_logged "${asr_exp}/logdir/finalize_model.log" \
-        ${python} -m espnet_speechllm.bin.finalize_model --exp_dir "${asr_exp}" --inference_model "${inference_model}"
+    # The marker records the model it was made from: a model changed by more training is not skipped.
+    _marker=${asr_exp}/logdir/finalize_model.done
+    _finalize_settings() { printf 'model=%s\n' "${inference_model}"; fingerprint "${asr_exp}/config.yaml" "${asr_exp}/${inference_model}"; }
+    if ! { [ -f "${asr_exp}/${inference_model}" ] && is_done "${_marker}" "$(_finalize_settings)" "${asr_exp}/${inference_model} + peft/ (stage 10)"; }; then
+        run_logged "${asr_exp}/logdir/finalize_model.log" \
+            ${python} -m espnet_speechllm.bin.finalize_model --exp_dir "${asr_exp}" --inference_model "${inference_model}" --force
+        _finalize_settings >"${_marker}"
+    fi
     stage_end 10
 fi
 
@@ -487,6 +502,27 @@ check_reachability() {
     fi
 }
 
+# decode_settings <set>: what the hypotheses of a test set are decoded from (options + content of the decoding
+# YAML, the model, its config and the dumped set); stage 11 records it, stages 12 and 13 check it.
+decode_settings() {
+    printf 'config=%s model=%s data=%s args=%s\n' "${inference_config}" "${asr_exp}/${inference_model}" \
+        "${dumpdir}/raw/$1" "${inference_args}"
+    fingerprint "${inference_config}" "${asr_exp}/config.yaml" "${asr_exp}/${inference_model}" "${dumpdir}/raw/$1"
+}
+
+# check_decoded <set> <decode dir> [<score marker>]: dies unless the hypotheses (and, given a score marker,
+# the scores) of <set> were made from the current model, decoding YAML and data.
+check_decoded() {
+    local dset=$1 dir=$2 score_marker=${3:-} now
+    now=$(decode_settings "${dset}")
+    if [ ! -f "${dir}/.done" ] || [ "$(cat "${dir}/.done")" != "${now}" ]; then
+        die "${dir}: its hypotheses were not decoded from the current inputs (then: <, now: >):\n$( (diff <(cat "${dir}/.done" 2>/dev/null) <(printf '%s\n' "${now}") || true) | grep '^[<>]' | sed 's/^/    /')\n  decode again: --stage 11 --stop_stage 13 --force true"
+    fi
+    if [ -n "${score_marker}" ] && [ "$(cat "${score_marker}" 2>/dev/null)" != "${now}"$'\n'"$(fingerprint "${dir}/text")" ]; then
+        die "${dir}/score_wer does not score the current hypotheses of ${dset}: rerun --stage 12 --stop_stage 13"
+    fi
+}
+
 if runs 11; then
     stage_begin 11
     log "Stage 11: decoding: ${dumpdir}/raw/{${eval_sets// /,}} -> ${asr_exp}/${inference_tag}/"
@@ -496,7 +532,7 @@ if runs 11; then
         _dir=${asr_exp}/${inference_tag}/${dset}
         _logdir=${_dir}/logdir
         require_data "${_data}"
-        _settings="config=${inference_config} model=${asr_exp}/${inference_model} data=${_data} args=${inference_args}"
+        _settings=$(decode_settings "${dset}")
         if is_done "${_dir}/.done" "${_settings}"; then
             continue
         fi
@@ -531,6 +567,7 @@ if runs 12; then
     for dset in ${eval_sets}; do
         _dir=${asr_exp}/${inference_tag}/${dset}
         [ -f "${_dir}/text" ] || die "${_dir}/text not found: run stage 11 first"
+        check_decoded "${dset}" "${_dir}"  # never score the hypotheses of another model or decoding config
         _opts=""
         [ "${dset}" = "${nonspeech_test_set}" ] && _opts="--nonspeech true"
         # shellcheck disable=SC2086
@@ -540,6 +577,7 @@ if runs 12; then
             --hyp_text "${_dir}/text" \
             --utt2num_samples "${dumpdir}/raw/${dset}/utt2num_samples" \
             --out_dir "${_dir}/score_wer" ${_opts}
+        printf '%s\n' "$(decode_settings "${dset}")" "$(fingerprint "${_dir}/text")" >"${_dir}/score_wer/.done"
     done
     # shellcheck disable=SC2086
     scripts/show_results.sh "${asr_exp}/${inference_tag}" ${eval_sets}
@@ -556,6 +594,10 @@ if runs 13; then
         fi
     fi
     log "Stage 13: report: ${asr_exp} -> ${report}"
+    for dset in ${eval_sets}; do
+        _dir=${asr_exp}/${inference_tag}/${dset}
+        [ -d "${_dir}" ] && check_decoded "${dset}" "${_dir}" "${_dir}/score_wer/.done"
+    done
     ${python} -m espnet_speechllm.bin.make_report --exp_dir "${asr_exp}" --out "${report}" --config_file "${train_config}"
     stage_end 13
 fi
