@@ -4,8 +4,10 @@
 
 A done-marker that records paths alone lets a rerun reuse outputs made from an older model, config or data dir
 with the same name. Each input is described by what it holds:
-  - a file up to 1 MB (configs, lists): its sha256;
-  - a larger file (model weights): its size, mtime and the sha256 of its first MB;
+  - a file up to 2 MB (configs, lists): its sha256;
+  - a larger file (model weights): its size and the sha256 of its first and last MB. The last MB of a
+    torch checkpoint (a zip) holds the CRC-32 of every entry, so it changes with any tensor. The mtime is
+    left out: ESPnet's Trainer rewrites the same averaged model at the end of every launch, resumed or not;
   - a dir (a Kaldi data dir, a dump dir): the fingerprints of its key files (wav.scp, text, utt2spk,
     utt2num_samples, segments, feats.scp; those present);
   - a missing path: "missing".
@@ -22,22 +24,24 @@ HEAD_BYTES = 1 << 20
 KEY_FILES = ("wav.scp", "text", "utt2spk", "utt2num_samples", "segments", "feats.scp")
 
 
-def _sha256(path: str, limit: Optional[int] = None) -> str:
+def _sha256(path: str, head_tail: bool = False) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        if limit is None:
+        if head_tail:
+            h.update(f.read(HEAD_BYTES))
+            f.seek(-HEAD_BYTES, os.SEEK_END)
+            h.update(f.read(HEAD_BYTES))
+        else:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
-        else:
-            h.update(f.read(limit))
     return h.hexdigest()[:16]
 
 
 def file_fingerprint(path: str) -> str:
-    st = os.stat(path)
-    if st.st_size <= HEAD_BYTES:
+    size = os.path.getsize(path)
+    if size <= 2 * HEAD_BYTES:
         return f"sha256={_sha256(path)}"
-    return f"size={st.st_size} mtime={st.st_mtime_ns} sha256_first_mb={_sha256(path, HEAD_BYTES)}"
+    return f"size={size} sha256_first_last_mb={_sha256(path, head_tail=True)}"
 
 
 def fingerprint(path: str) -> str:

@@ -5,6 +5,9 @@ import os
 import sys
 
 import pytest
+import torch
+
+from espnet_speechllm.bin.fingerprint import fingerprint
 
 from .conftest import read_kv, run, stub_recipe, write_data_dir
 
@@ -146,20 +149,20 @@ def test_changed_model_or_decode_yaml_is_never_reused(recipe):
     r = recipe["dir"]
     exp = f"{r}/exp/asr_llm_train_tiny"
     dec = f"{exp}/decode_decode_beam2_valid.acc.ave/test_clean"
-    with open(f"{exp}/valid.acc.ave.pth", "wb") as f:  # more training changed the model (2 MB: size, mtime, head)
-        f.write(os.urandom(2 << 20))
+    with open(f"{exp}/valid.acc.ave.pth", "wb") as f:  # more training changed the model (3 MB: size, head, tail)
+        f.write(os.urandom(3 << 20))
     p = asr_llm(recipe, "--stage", "10", check=False)
     assert p.returncode != 0 and "valid.acc.ave.pth + peft/ (stage 10) was made with other settings or inputs" in p.stderr
-    assert "exp/asr_llm_train_tiny/valid.acc.ave.pth size=2097152" in p.stderr
+    assert "exp/asr_llm_train_tiny/valid.acc.ave.pth size=3145728" in p.stderr
     assert "--stage 10 --stop_stage 10 --force true" in p.stderr
     asr_llm(recipe, "--stage", "10", "--stop_stage", "10", "--force", "true")
     for stage in ("11", "12", "13"):  # decoding, scoring and the report all see that the model changed
         p = asr_llm(recipe, "--stage", stage, check=False)
-        assert p.returncode != 0 and "valid.acc.ave.pth size=2097152" in p.stderr, (stage, p.stderr[-2000:])
+        assert p.returncode != 0 and "valid.acc.ave.pth size=3145728" in p.stderr, (stage, p.stderr[-2000:])
     assert "test_clean: its hypotheses were not decoded from the current inputs" in p.stderr
     open(recipe["calls"], "w").close()
     asr_llm(recipe, "--stage", "11", "--force", "true")
-    assert len(calls(recipe, "speechllm_inference")) == 4 and "valid.acc.ave.pth size=2097152" in open(f"{dec}/.done").read()
+    assert len(calls(recipe, "speechllm_inference")) == 4 and "valid.acc.ave.pth size=3145728" in open(f"{dec}/.done").read()
     # the decoding YAML edited in place
     with open(f"{r}/conf/decode_beam2.yaml", "a") as f:
         f.write("length_penalty: 1.5\n")
@@ -182,3 +185,18 @@ def test_missing_config_is_named(recipe):
              "--test_sets", "x", "--train_config", "conf/train_tiny.yaml", "--python", recipe["python"]],
             cwd=recipe["dir"], check=False)
     assert p.returncode != 0 and "run stage 8 first" in p.stderr
+
+
+def test_fingerprint_follows_content_not_mtime(tmp_path):
+    """A model rewritten with the same bytes (ESPnet re-averages at every launch) keeps its fingerprint; one
+    changed byte anywhere in a torch zip changes it (the zip's tail holds each entry's CRC-32)."""
+    model = tmp_path / "valid.acc.ave.pth"
+    state = {"w": torch.arange(2_000_000, dtype=torch.float32)}  # 8 MB
+    torch.save(state, model)
+    first = fingerprint(str(model))
+    os.utime(model, (1, 1))
+    torch.save(state, model)
+    assert fingerprint(str(model)) == first and first.startswith("size=")
+    state["w"][1_000_000] = -1.0  # in the middle, outside the first and last MB of data
+    torch.save(state, model)
+    assert fingerprint(str(model)) != first
