@@ -21,6 +21,7 @@ from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
 
 from espnet_speechllm.data.audio import SAMPLE_RATE
 from espnet_speechllm.finetune import apply_finetune_scheme
+from espnet_speechllm.utils.local_dir import local_model_dir
 
 logger = logging.getLogger(__name__)
 # Per-shard loading bars would flood training and decoding logs.
@@ -40,7 +41,7 @@ def read_preprocessing(model_dir: str) -> Optional[Dict[str, Any]]:
     if not os.path.isfile(path):
         return None
     try:
-        extractor = AutoFeatureExtractor.from_pretrained(model_dir)
+        extractor = AutoFeatureExtractor.from_pretrained(local_model_dir(model_dir, "encoder_conf.model_dir", None))
     except (OSError, ValueError, json.JSONDecodeError) as e:
         raise ValueError(f"{path} does not load as an HF feature extractor: {e}") from e
     rate = getattr(extractor, "sampling_rate", SAMPLE_RATE)
@@ -113,12 +114,7 @@ class HFSpeechEncoder(torch.nn.Module):
         # Frozen weights that came from a dir are reloaded from it, so checkpoints may leave them out.
         self.weights_from_dir = model_dir is not None
         if model_dir is not None:
-            if not os.path.isfile(os.path.join(model_dir, "config.json")):
-                raise ValueError(
-                    f"encoder_conf.model_dir={model_dir!r} holds no config.json; put a local HF-format "
-                    "encoder there (e.g. a download of facebook/hubert-large-ll60k) or run stage 7"
-                )
-            config = AutoConfig.from_pretrained(model_dir, **overrides)
+            config = AutoConfig.from_pretrained(local_model_dir(model_dir, "encoder_conf.model_dir"), **overrides)
             self.model = AutoModel.from_pretrained(model_dir, config=config)
         else:
             hf_config = dict(hf_config)

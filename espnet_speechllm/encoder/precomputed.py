@@ -18,6 +18,8 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from transformers import AutoConfig
 
+from espnet_speechllm.utils.local_dir import local_model_dir
+
 logger = logging.getLogger(__name__)
 
 
@@ -36,7 +38,8 @@ class PrecomputedEncoder(torch.nn.Module):
             raise ValueError("the source encoder's model_dir is required (the encoder that made the features)")
         self.source, self.source_conf = source, conf
         self.finetune = "frozen"
-        config = AutoConfig.from_pretrained(conf["model_dir"], **(conf.get("config_overrides") or {}))
+        model_dir = local_model_dir(conf["model_dir"], "the source encoder's model_dir")
+        config = AutoConfig.from_pretrained(model_dir, **(conf.get("config_overrides") or {}))
         self._output_size = config.hidden_size
 
     def output_size(self) -> int:

@@ -1,6 +1,5 @@
 """Causal LLM from a local HF dir (vicuna-7b-v1.5 / Llama layout) with its tokenizer and prompt template."""
 import logging
-import os
 from typing import Any, Dict, Optional
 
 import torch
@@ -9,6 +8,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from espnet_speechllm.finetune import apply_finetune_scheme
 from espnet_speechllm.llm.prompt import DEFAULT_TEMPLATE, PromptTemplate
+from espnet_speechllm.utils.local_dir import local_model_dir
 
 logger = logging.getLogger(__name__)
 # Per-shard loading bars would flood training and decoding logs.
@@ -18,12 +18,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 
 def load_tokenizer(model_dir: str):
-    if not os.path.isdir(model_dir):
-        raise ValueError(
-            f"llm_conf.model_dir={model_dir!r} does not exist; put a local HF-format LLM there "
-            "(e.g. a download of lmsys/vicuna-7b-v1.5) or run stage 7"
-        )
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(local_model_dir(model_dir, "llm_conf.model_dir", needs=None))
     if tokenizer.eos_token_id is None:
         raise ValueError(f"tokenizer in {model_dir!r} has no EOS token")
     return tokenizer
@@ -62,7 +57,7 @@ class HFCausalLM(torch.nn.Module):
             raise ValueError(f"llm_conf.weight_dtype={weight_dtype!r}; choose one of {sorted(DTYPES)}")
         self.tokenizer = load_tokenizer(model_dir)
         self.weights_from_dir = not random_init
-        config = AutoConfig.from_pretrained(model_dir, **(config_overrides or {}))
+        config = AutoConfig.from_pretrained(local_model_dir(model_dir, "llm_conf.model_dir"), **(config_overrides or {}))
         config._attn_implementation = attn_implementation
         if random_init:
             self.model = AutoModelForCausalLM.from_config(config, dtype=DTYPES[weight_dtype])
