@@ -10,6 +10,7 @@ and the other utt2* files of the source. Dropped utterances are counted per reas
   wrong_sample_rate  not --fs Hz
   not_mono           more than one channel
   empty_audio        no samples
+  truncated          a wav file holds less audio than its header says (a partial copy or download)
   too_short/too_long outside --min_wav_duration/--max_wav_duration (seconds; 0 / inf: no limit)
 A transcript that is not UTF-8 is an error naming the file and line. A transcript that is empty (utt id
 alone) is kept: it is the target of non-speech utterances.
@@ -31,7 +32,7 @@ from typing import List, Optional, Tuple
 import kaldiio
 import numpy as np
 
-from espnet_speechllm.data.audio_io import AudioReadError, read_audio
+from espnet_speechllm.data.audio_io import AudioReadError, entry_kind, read_audio, wav_truncation
 from espnet_speechllm.datagen.cli import run_main, setup_logging, str2bool
 from espnet_speechllm.datagen.datadir import (DataDir, DoneMarker, OutputsExistError, read_data_dir, read_kaldi_file,
                                               write_data_dir)
@@ -39,7 +40,8 @@ from espnet_speechllm.datagen.progress import progress
 
 logger = logging.getLogger(__name__)
 
-REASONS = ("missing_file", "unreadable", "wrong_sample_rate", "not_mono", "empty_audio", "too_short", "too_long")
+REASONS = ("missing_file", "unreadable", "wrong_sample_rate", "not_mono", "empty_audio", "truncated", "too_short",
+           "too_long")
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -80,6 +82,10 @@ def check_utt(item: Tuple[str, str]) -> Tuple[str, str, Optional[np.ndarray], st
         x = x[:, 0]
     if x.size == 0:
         return utt, "empty_audio", None, "0 samples"
+    if entry_kind(entry) == "file":
+        truncated = wav_truncation(entry.strip())
+        if truncated:
+            return utt, "truncated", None, truncated
     dur = x.size / rate
     if dur < min_s:
         return utt, "too_short", None, f"{dur:.2f} s < {min_s} s"
@@ -144,8 +150,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     data = read_data_dir(src)
     if os.path.exists(out):
         if not args.force:
-            raise OutputsExistError(f"{out} exists but was not dumped from {src} with these settings; "
-                                    "pass --force true to remake it")
+            raise OutputsExistError(f"{out} exists but is incomplete (no .done): an interrupted dump, or files "
+                                    "made by hand; pass --force true to remake it")
         shutil.rmtree(out)
     os.makedirs(f"{out}/data", exist_ok=True)
 

@@ -30,6 +30,7 @@ from espnet2.utils.types import str2triple_str
 from espnet_speechllm.data.audio import SAMPLE_RATE
 from espnet_speechllm.decode.beam_search import BeamSearch, Hypothesis
 from espnet_speechllm.decode.config import BeamSearchConfig
+from espnet_speechllm.encoder.hf_speech_encoder import min_input_samples
 from espnet_speechllm.encoder.precomputed import restore_source_encoder
 from espnet_speechllm.tasks.speechllm import SpeechLLMTask
 from espnet_speechllm.utils.cli import make_parser, setup_logging
@@ -109,6 +110,7 @@ class SpeechLLMDecoder:
         model.llm.model.to(dtype)
         self.search = BeamSearch(model.llm.model, config)
         self.max_positions = model.llm.max_positions
+        self.min_samples = min_input_samples(model.encoder)
 
     def budgets(self, utt_ids: List[str], seconds: List[float], prefix_lengths: List[int]) -> List[int]:
         """Per-utterance new-token bounds; an utterance whose prefix fills the LLM's positions is an error."""
@@ -132,6 +134,13 @@ class SpeechLLMDecoder:
     @torch.inference_mode()
     def __call__(self, utt_ids: List[str], speech: torch.Tensor, speech_lengths: torch.Tensor):
         """speech (B, S) float waveforms at 16 kHz, speech_lengths (B,) -> per utterance its n-best."""
+        for utt_id, n in zip(utt_ids, speech_lengths.tolist()):
+            if n < self.min_samples:
+                raise ValueError(
+                    f"utterance {utt_id!r} has {n} samples ({n / SAMPLE_RATE:.3f} s); the encoder needs at least "
+                    f"{self.min_samples} (its receptive field). Drop it from the set (stage 6 drops test utterances "
+                    "shorter than --min_test_wav_duration)."
+                )
         device = next(self.model.parameters()).device
         speech, speech_lengths = speech.to(device), speech_lengths.to(device)
         autocast = (torch.autocast(device.type, dtype=self.dtype) if device.type == "cuda"

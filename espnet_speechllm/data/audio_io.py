@@ -7,8 +7,9 @@ import io
 import logging
 import os
 import re
+import struct
 import subprocess
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import soundfile as sf
@@ -33,6 +34,32 @@ def entry_kind(entry: str) -> str:
     if _ARK_RE.match(entry):
         return "ark"
     return "file"
+
+
+def wav_truncation(path: str) -> Optional[str]:
+    """For a RIFF/WAVE file whose data chunk is shorter than its header says (a truncated copy or download),
+    "header says X s, file holds Y s"; None for a complete file, another format, or a streamed wav whose
+    header leaves the length open (0 or 0xFFFFFFFF)."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        size = os.fstat(f.fileno()).st_size
+        pos, byte_rate = 12, 0
+        while pos + 8 <= size:
+            f.seek(pos)
+            cid, clen = struct.unpack("<4sI", f.read(8))
+            if cid == b"fmt ":
+                fmt = f.read(min(clen, 16))
+                if len(fmt) >= 12:
+                    byte_rate = struct.unpack("<I", fmt[8:12])[0]
+            elif cid == b"data":
+                avail = size - pos - 8
+                if clen in (0, 0xFFFFFFFF) or clen <= avail or not byte_rate:
+                    return None
+                return f"header says {clen / byte_rate:.2f} s, file holds {avail / byte_rate:.2f} s"
+            pos += 8 + clen + (clen & 1)
+    return None
 
 
 def read_audio(entry: str, dtype: str = "int16") -> Tuple[np.ndarray, int]:

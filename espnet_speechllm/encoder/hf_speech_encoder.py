@@ -77,6 +77,24 @@ def normalize_per_utterance(speech: torch.Tensor, mask: torch.Tensor) -> torch.T
     return (speech - mean) / torch.sqrt(var + 1e-7) * mask
 
 
+def receptive_field(conv_kernel, conv_stride) -> int:
+    """Samples one output frame of a strided conv stack sees: the shortest input it takes (400 for the
+    HuBERT / WavLM / wav2vec2 front-end, kernels 10,3,3,3,3,2,2 and strides 5,2,2,2,2,2,2)."""
+    field, jump = 1, 1
+    for k, s in zip(conv_kernel, conv_stride):
+        field += (k - 1) * jump
+        jump *= s
+    return field
+
+
+def min_input_samples(encoder: torch.nn.Module) -> int:
+    """The fewest waveform samples ``encoder`` (an HF conv front-end encoder) can take; 1 when unknown."""
+    config = getattr(getattr(encoder, "model", None), "config", None)
+    if config is None or not hasattr(config, "conv_kernel"):
+        return 1
+    return receptive_field(config.conv_kernel, config.conv_stride)
+
+
 class HFSpeechEncoder(torch.nn.Module):
     """Waveform (B, S) -> hidden states (B, T, D) and frame lengths, honouring padding.
 

@@ -133,3 +133,11 @@ def test_unknown_decoding_option_is_named(experiment, tmp_path):
     wav_scp = write_wavs(tmp_path / "data", [1.0])
     with pytest.raises(ValueError, match="length_penalt"):
         run(experiment, wav_scp, tmp_path / "out", dict(beam_size=2, length_penalt=1.0))
+
+
+def test_an_utterance_the_encoder_cannot_take_is_named(experiment, tmp_path):
+    """Fewer samples than the encoder's receptive field (400) would fail inside its conv stack with no utterance
+    id; decoding names it instead."""
+    wav_scp = write_wavs(tmp_path / "data", [1.0, 0.01])  # utt1: 160 samples
+    with pytest.raises(ValueError, match=r"utterance 'utt1' has 160 samples \(0.010 s\); the encoder needs at least 400"):
+        run(experiment, wav_scp, tmp_path / "out", DECODE, "--batch_size", "1")

@@ -110,8 +110,32 @@ def test_existing_output_is_not_overwritten(messy_dir, tmp_path):
     out.mkdir()
     (out / "mine.txt").write_text("user file")
     p = pymod(MODULE, "--data_dir", messy_dir, "--out_dir", str(out), check=False)
-    assert p.returncode == 1 and "--force true" in p.stderr
+    assert p.returncode == 1 and "--force true" in p.stderr and f"{out} exists but is incomplete (no .done)" in p.stderr
     assert (out / "mine.txt").read_text() == "user file"
+
+
+@needs_audio_tools
+def test_test_set_drops_what_the_encoder_cannot_take(small_speech_dir, tmp_path):
+    """Stage 6's bounds for a test set (the encoder's receptive field, 400 samples = 0.025 s; no upper bound):
+    a 28-sample wav, an empty one and one truncated inside its data (header 3 s, file 0.94 s) are dropped and
+    counted, the rest kept whatever their length."""
+    a = tmp_path / "audio"
+    a.mkdir()
+    sf.write(str(a / "tiny.wav"), np.ones(28, dtype=np.int16), 16000, subtype="PCM_16")
+    sf.write(str(a / "empty.wav"), np.zeros(0, dtype=np.int16), 16000, subtype="PCM_16")
+    sf.write(str(a / "full.wav"), (np.sin(np.arange(48000) / 5.0) * 3000).astype(np.int16), 16000, subtype="PCM_16")
+    (a / "truncated.wav").write_bytes((a / "full.wav").read_bytes()[:44 + 2 * 15000])
+    good = read_kv(f"{small_speech_dir}/wav.scp")
+    utts = [(u, u.split("-")[0], w, "HELLO") for u, w in good.items()]
+    utts += [("z1-tiny", "z1", str(a / "tiny.wav"), "A"), ("z2-empty", "z2", str(a / "empty.wav"), "B"),
+             ("z3-trunc", "z3", str(a / "truncated.wav"), "C"), ("z4-full", "z4", str(a / "full.wav"), "D")]
+    out = str(tmp_path / "test_set")
+    p = pymod(MODULE, "--data_dir", write_data_dir(str(tmp_path / "data"), utts), "--out_dir", out,
+              "--min_wav_duration", "0.025", "--max_wav_duration", "inf")
+    dropped = {line.split()[0]: line.split()[1] for line in open(f"{out}/dropped_utts.txt")}
+    assert dropped == {"z1-tiny": "too_short", "z2-empty": "empty_audio", "z3-trunc": "truncated"}
+    assert "dropped 1 utterances: truncated (e.g. z3-trunc: header says 3.00 s, file holds 0.94 s)" in p.stderr
+    assert sorted(read_kv(f"{out}/wav.scp")) == sorted([*good, "z4-full"])
 
 
 def test_everything_dropped_is_an_error(tmp_path):

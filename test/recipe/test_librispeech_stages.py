@@ -128,7 +128,9 @@ def test_stage6_dump(recipe_run):
         rate, x = kaldiio.load_mat(os.path.join(recipe, wav[utt]))
         assert rate == 16000 and len(x) == int(n[utt]) <= 6 * 16000
     assert sum(v == "" for v in read_kv(f"{train}/text").values()) >= 1
-    # test sets: dumped whole (no duration filter), non-speech test set included
+    # test sets: no upper bound; the lower bound is the encoder's receptive field; non-speech test set included
+    cmd = open(os.path.join(recipe, "exp", "logdir", "stage6_dump_test_clean.log")).readline()
+    assert "--min_wav_duration 0.025 --max_wav_duration inf" in cmd
     assert len(read_kv(f"{dump}/test_clean/wav.scp")) == 2
     assert int(read_kv(f"{dump}/test_clean/utt2num_samples")["1089-134686-0001"]) > 6 * 16000
     for d in ("dev", "dev_clean", "dev_other", "test_other", "nonspeech_test"):

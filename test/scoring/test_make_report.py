@@ -221,3 +221,17 @@ def test_wall_time_sums_the_launches_of_an_appended_train_log(tmp_path):
     (exp / "train.log").write_text(log.read_text())
     md = "\n".join(make_report.exp_section(exp, tmp_path, None))
     assert "- training: 2 epochs logged (last: 2)" in md and "- train.log wall time: 0:01:45 over 2 launches" in md
+
+
+def test_stage6_drops_are_noted_per_set(tmp_path, fake_exp):
+    dump = tmp_path / "dump" / "raw"
+    (dump / "test_speech").mkdir(parents=True)
+    (dump / "test_speech" / "dropped_utts.txt").write_text("a too_short x.wav\nb empty_audio y.wav\n")
+    (dump / "nonspeech_test").mkdir(parents=True)
+    (dump / "nonspeech_test" / "dropped_utts.txt").write_text("")
+    out = tmp_path / "RESULTS.md"
+    make_report.main(["--exp_dir", str(fake_exp), "--out", str(out), "--dump_dir", str(dump)])
+    md = out.read_text()
+    assert ("- test_speech: 2 utterance(s) dropped at stage 6 and not scored (empty_audio 1, too_short 1); "
+            "list: `dump/raw/test_speech/dropped_utts.txt`") in md
+    assert "- nonspeech_test:" not in md

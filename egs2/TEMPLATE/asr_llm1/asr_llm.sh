@@ -79,6 +79,8 @@ final_set=""                         # Name of the stage-5 training set (default
 audio_format=wav      # Audio format inside the dump arks: wav or flac (about half the disk).
 min_wav_duration=0.1  # Drop shorter training/validation utterances (seconds).
 max_wav_duration=20   # Drop longer training/validation utterances (seconds).
+min_test_wav_duration=0.025  # Drop shorter test utterances (seconds): the encoder's minimum input, its receptive
+                             # field (400 samples for HuBERT, WavLM and wav2vec2). Test sets have no upper bound.
 
 ## Foundation models (stage 7)
 pretrained_dir=""  # Where encoder/ and llm/ go (default: <expdir>/pretrained).
@@ -339,7 +341,7 @@ if runs 6; then
         if [ "${dset}" = "${final_set}" ] || [ "${dset}" = "${valid_set}" ]; then
             _limits="--min_wav_duration ${min_wav_duration} --max_wav_duration ${max_wav_duration}"
         else
-            _limits="--min_wav_duration 0 --max_wav_duration inf"  # test sets are never filtered by duration
+            _limits="--min_wav_duration ${min_test_wav_duration} --max_wav_duration inf"  # only what cannot be decoded
         fi
         # shellcheck disable=SC2086
         run_logged "${stage_logdir}/stage6_dump_${dset}.log" \
@@ -598,7 +600,8 @@ if runs 13; then
         _dir=${asr_exp}/${inference_tag}/${dset}
         [ -d "${_dir}" ] && check_decoded "${dset}" "${_dir}" "${_dir}/score_wer/.done"
     done
-    ${python} -m espnet_speechllm.bin.make_report --exp_dir "${asr_exp}" --out "${report}" --config_file "${train_config}"
+    ${python} -m espnet_speechllm.bin.make_report --exp_dir "${asr_exp}" --out "${report}" --config_file "${train_config}" \
+        --dump_dir "${dumpdir}/raw"
     stage_end 13
 fi
 
