@@ -299,3 +299,15 @@ def test_show_results(tmp_path):
     out = run([os.path.join(SCRIPTS, "show_results.sh"), str(tmp_path / "decode"), "test_clean", "other"],
               cwd=TEMPLATE).stdout
     assert "Sum/Avg" in out and "SPKR" in out and '"insertions": 2' in out and "(no " in out
+
+
+def test_validate_rejects_crlf_naming_the_line(small_speech_dir, tmp_path):
+    d = copy_dir(small_speech_dir, tmp_path / "d")
+    with open(f"{d}/wav.scp", "rb") as f:
+        lines = f.read().split(b"\n")
+    lines[2] += b"\r"  # one CRLF line: its path would end in \r and be "missing"
+    with open(f"{d}/wav.scp", "wb") as f:
+        f.write(b"\n".join(lines))
+    p = run([util("validate_data_dir.sh"), d], check=False)
+    assert p.returncode != 0 and f"{d}/wav.scp line 3 holds a carriage return" in p.stderr
+    assert "missing audio files" not in p.stderr

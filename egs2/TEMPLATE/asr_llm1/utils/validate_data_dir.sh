@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks a Kaldi data dir (wav.scp, utt2spk, spk2utt, text and any utt2* files): every file sorted
 # (LC_ALL=C) with unique keys, the same utterances everywhere, spk2utt matching utt2spk, speaker ids
-# sorting like utterance ids, text valid UTF-8, audio files of plain wav.scp entries present.
+# sorting like utterance ids, text valid UTF-8, no carriage return (CRLF files), audio files of plain
+# wav.scp entries present.
 # Prints a one-line summary; on a problem names the file and line and exits 1.
 # Empty transcripts (line = utt id only, e.g. non-speech) are valid and counted.
 set -euo pipefail
@@ -45,6 +46,7 @@ for f in "${dir}"/utt2*; do
 done
 for f in "${files[@]}"; do
     awk -v f="${dir}/${f}" -v name="${f}" '
+        /\r/ { printf("%s line %d holds a carriage return (Windows CRLF line endings?): paths and keys would end in it; convert the file, e.g. sed -i \"s/\\r$//\" %s\n", f, NR, f); exit 1 }
         NF == 0 { printf("%s line %d is empty\n", f, NR); exit 1 }
         NF == 1 && name != "text" { printf("%s line %d has a key but no value: %s\n", f, NR, $0); exit 1 }
         NR > 1 && $1 <= prev { printf("%s line %d: key %s is %s (previous: %s); run utils/fix_data_dir.sh %s\n", f, NR, $1, ($1 == prev ? "duplicated" : "out of order"), prev, substr(f, 1, length(f) - length(name) - 1)); exit 1 }
