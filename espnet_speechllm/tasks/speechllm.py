@@ -42,6 +42,7 @@ from espnet_speechllm.finetune import count_parameters
 from espnet_speechllm.llm.hf_causal_lm import HFCausalLM, load_tokenizer
 from espnet_speechllm.loss.matching import MATCHING_KEYS, MatchingLoss
 from espnet_speechllm.model import SpeechLLMModel
+from espnet_speechllm.utils import atomic_save
 from espnet_speechllm.utils.deepspeed_support import check_deepspeed_args
 
 logger = logging.getLogger(__name__)
@@ -144,6 +145,11 @@ class SpeechLLMTask(AbsTask):
             args = cls.get_parser().parse_args(cmd)
         check_deepspeed_args(args)  # a clear error before any worker starts
         super().main(args=args)
+
+    @classmethod
+    def main_worker(cls, args: argparse.Namespace):
+        atomic_save.install()  # checkpoints written whole or not at all; a full disk named (utils/atomic_save.py)
+        super().main_worker(args)
 
     @classmethod
     def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module) -> List[torch.optim.Optimizer]:
