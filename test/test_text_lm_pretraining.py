@@ -36,6 +36,48 @@ def test_copy_sample_layout(tokenizer):
         assert i == len(stretched) and all(1 <= n <= 6 for n in runs), runs
 
 
+def test_copy_sample_with_fillers(tokenizer):
+    """max_blank: 0..max_blank filler tokens before each copied token's run, fillers never in the answer."""
+    sampler = PretrainSampler(tokenizer, SENTENCES, random.Random(0), {"copy": 1.0}, DEFAULT_TEMPLATE,
+                              max_repeat=2, max_blank=3)
+    prompt = PromptTemplate(DEFAULT_TEMPLATE, tokenizer)
+    filler = tokenizer.unk_token_id
+    seen_fillers = 0
+    for _ in range(20):
+        ids = sampler.encoded[0]
+        seq, start = sampler.copy_sample(ids)
+        assert seq[start:] == ids + [tokenizer.eos_token_id]
+        stretched = seq[len(prompt.before_ids) : start - len(prompt.after_ids)]
+        i = 0
+        for token in ids:
+            blanks = 0
+            while stretched[i] == filler:
+                i, blanks = i + 1, blanks + 1
+            n = 0
+            while i < len(stretched) and stretched[i] == token and n < 2:
+                i, n = i + 1, n + 1
+            assert blanks <= 3 and 1 <= n <= 2
+            seen_fillers += blanks
+        assert i == len(stretched)
+    assert seen_fillers > 0
+    with pytest.raises(ValueError, match="filler"):
+        PretrainSampler(_NoUnk(tokenizer), SENTENCES, random.Random(0), {"copy": 1.0}, DEFAULT_TEMPLATE, max_blank=1)
+
+
+class _NoUnk:
+    """A tokenizer without an unk token."""
+
+    def __init__(self, tokenizer):
+        self._tokenizer = tokenizer
+        self.unk_token_id = None
+
+    def __getattr__(self, name):
+        return getattr(self._tokenizer, name)
+
+    def __call__(self, *args, **kwargs):
+        return self._tokenizer(*args, **kwargs)
+
+
 def test_plain_samples_and_bad_mix(tokenizer):
     sampler = PretrainSampler(tokenizer, SENTENCES, random.Random(0), {"plain": 1.0})
     seq = sampler.sample()

@@ -37,10 +37,14 @@ class PretrainSampler:
         copy_template: the ASR prompt template (one ``<speech>`` slot), needed by the copy kinds.
         max_repeat: each copied token is repeated 1..max_repeat times in the prefix.
         random_words: (min, max) words of a random string.
+        max_blank: before each copied token, 0..max_blank filler positions (``filler_id``): the layout of a
+            CTC-trained encoder, whose frames between two tokens carry no token (0: none).
+        filler_id: the filler token (default: the tokenizer's unk, which plain text never contains).
     """
 
     def __init__(self, tokenizer, sentences: List[str], rng: random.Random, mix: Dict[str, float],
-                 copy_template: Optional[str] = None, max_repeat: int = 6, random_words: Tuple[int, int] = (3, 12)):
+                 copy_template: Optional[str] = None, max_repeat: int = 6, random_words: Tuple[int, int] = (3, 12),
+                 max_blank: int = 0, filler_id: Optional[int] = None):
         unknown = sorted(set(mix) - set(SAMPLE_KINDS))
         if unknown:
             raise ValueError(f"unknown sample kind(s) {unknown}; allowed: {list(SAMPLE_KINDS)}")
@@ -50,6 +54,10 @@ class PretrainSampler:
         if copies > 0 and not copy_template:
             raise ValueError("copy samples need the prompt template (with one <speech> slot)")
         self.tokenizer, self.rng, self.max_repeat = tokenizer, rng, max_repeat
+        self.max_blank = max_blank
+        self.filler_id = tokenizer.unk_token_id if filler_id is None else filler_id
+        if max_blank > 0 and self.filler_id is None:
+            raise ValueError("max_blank > 0 needs a filler token: the tokenizer has no unk token, give filler_id")
         self.kinds = [k for k in SAMPLE_KINDS if mix.get(k, 0) > 0]
         self.weights = [mix[k] for k in self.kinds]
         self.encoded = [tokenizer(s, add_special_tokens=False).input_ids for s in sentences]
@@ -83,7 +91,10 @@ class PretrainSampler:
         """A stretched-copy sequence of ``ids`` (default: a random sentence) and the position of its answer."""
         if ids is None:
             ids = self.encoded[self.rng.randrange(len(self.encoded))]
-        stretched = [t for t in ids for _ in range(self.rng.randint(1, self.max_repeat))]
+        stretched = []
+        for t in ids:
+            stretched += [self.filler_id] * self.rng.randint(0, self.max_blank) if self.max_blank else []
+            stretched += [t] * self.rng.randint(1, self.max_repeat)
         seq = self.before + stretched + self.after + ids + [self.tokenizer.eos_token_id]
         return seq, len(seq) - len(ids) - 1
 
