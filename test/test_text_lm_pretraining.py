@@ -6,7 +6,12 @@ import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from espnet_speechllm.llm.prompt import DEFAULT_TEMPLATE, PromptTemplate
-from espnet_speechllm.pretrain.text_lm import PretrainSampler, copy_accuracy, pretrain_causal_lm
+from espnet_speechllm.pretrain.text_lm import (
+    PretrainSampler,
+    copy_accuracy,
+    noisy_prefix_embeddings,
+    pretrain_causal_lm,
+)
 
 
 @pytest.fixture(scope="module")
@@ -116,5 +121,39 @@ def test_copy_pretraining_teaches_copying(tokenizer):
     before = copy_accuracy(model, probe, num_samples=40)
     sampler = PretrainSampler(tokenizer, sentences, random.Random(0), {"copy": 1.0}, DEFAULT_TEMPLATE)
     pretrain_causal_lm(model, sampler, steps=150, batch_size=16, lr=3e-3)
+    after = copy_accuracy(model, probe, num_samples=40)
+    assert after > before + 0.3, (before, after)
+
+
+def test_noisy_prefix_embeddings_touch_only_the_span():
+    embeds = torch.randn(3, 10, 16)
+    spans = [(2, 5), (0, 0), (4, 10)]
+    out = noisy_prefix_embeddings(embeds, spans, torch.ones(3), torch.Generator().manual_seed(0))
+    changed = (out != embeds).any(-1)  # (B, L)
+    for i, (lo, hi) in enumerate(spans):
+        expected = torch.zeros(10, dtype=torch.bool)
+        expected[lo:hi] = True
+        assert torch.equal(changed[i], expected), (i, changed[i])
+    # Level 1 is about cosine 0.7 to the clean embeddings, level 0 leaves the row as it is.
+    clean = torch.randn(2, 8, 128)
+    out = noisy_prefix_embeddings(clean, [(0, 8)] * 2, torch.tensor([1.0, 0.0]), torch.Generator().manual_seed(1))
+    cos = torch.nn.functional.cosine_similarity(out, clean, dim=-1)
+    assert 0.6 < float(cos[0].mean()) < 0.8 and torch.equal(out[1], clean[1])
+
+
+def test_noisy_prefix_pretraining_runs_and_copies(tokenizer):
+    """prefix_noise trains on noisy stretched prefixes; the copy skill still forms (clean probe)."""
+    rng = random.Random(1)
+    words = "RED BLUE GREEN CAT DOG BIRD HOME PARK BOOK TREE ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE TEN".split()
+    sentences = [" ".join(rng.choice(words) for _ in range(3)) for _ in range(400)]
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    probe = PretrainSampler(tokenizer, sentences, random.Random(2), {"copy": 1.0}, DEFAULT_TEMPLATE)
+    before = copy_accuracy(model, probe, num_samples=40)
+    sampler = PretrainSampler(tokenizer, sentences, random.Random(0), {"copy": 1.0}, DEFAULT_TEMPLATE)
+    pretrain_causal_lm(model, sampler, steps=150, batch_size=16, lr=3e-3, prefix_noise=0.5)
     after = copy_accuracy(model, probe, num_samples=40)
     assert after > before + 0.3, (before, after)

@@ -59,6 +59,10 @@ DEFAULTS = {
         "llm_mix": {"plain": 0.25, "copy": 0.25, "random_copy": 0.5}, "llm_copy_template": DEFAULT_TEMPLATE,
         "llm_max_repeat": 6, "llm_random_words": [3, 12], "llm_curriculum_steps": 0,
         "llm_heldout_sentences": 200,   # held out of the text pool: copy accuracy and perplexity
+        # LLM phase 2 (llm_robust_steps > 0): copies whose prefix has fillers between the tokens and noisy
+        # embeddings, the way an adapter's outputs look (pretrain/text_lm.py); its own lr, one-cycle again.
+        "llm_robust_steps": 0, "llm_robust_lr": 1.0e-3, "llm_robust_max_blank": 3, "llm_robust_max_repeat": 3,
+        "llm_robust_prefix_noise": 2.0,
         # Encoder: CTC on the LLM's tokens ("llm_tokens") or on characters ("char").
         "encoder_steps": 0, "encoder_batch_size": 8, "encoder_lr": 2.0e-3, "encoder_max_utts": 4000,
         "encoder_units": "llm_tokens", "encoder_speeds": [0.9, 1.0, 1.1], "encoder_noise_prob": 0.3,
@@ -127,6 +131,19 @@ def build_llm(config: dict, text: str, out_dir: str) -> dict:
         report["final_loss"] = pretrain_causal_lm(model, sampler, pre["llm_steps"], pre["llm_batch_size"],
                                                   pre["llm_lr"], pre["llm_curriculum_steps"], pre["eval_every"],
                                                   evaluate)
+        if pre["llm_robust_steps"] > 0:
+            robust = dict(max_repeat=pre["llm_robust_max_repeat"], random_words=tuple(pre["llm_random_words"]),
+                          max_blank=pre["llm_robust_max_blank"])
+            sampler = PretrainSampler(tokenizer, train, rng, pre["llm_mix"], pre["llm_copy_template"], **robust)
+            robust_probe = PretrainSampler(tokenizer, held or train, random.Random(config["seed"] + 2), {"copy": 1.0},
+                                           pre["llm_copy_template"], **robust)
+            robust_probe.word_ids = sampler.word_ids
+            report["final_loss"] = pretrain_causal_lm(model, sampler, pre["llm_robust_steps"], pre["llm_batch_size"],
+                                                      pre["llm_robust_lr"], 0, pre["eval_every"], evaluate,
+                                                      prefix_noise=pre["llm_robust_prefix_noise"], seed=config["seed"])
+            # Level 1: prefix embeddings at cosine ~0.7 to the tokens', with fillers between the tokens.
+            report["copy_token_accuracy_fillers_noise1_heldout_sentences"] = copy_accuracy(
+                model, robust_probe, 500, prefix_noise=1.0)
         report["heldout_sentences"] = n_held
         report["copy_token_accuracy_heldout_sentences"] = copy_accuracy(model, probe, 500)
         report["copy_token_accuracy_random_strings"] = copy_accuracy(model, probe, 500, random_strings=True)

@@ -19,7 +19,8 @@ def test_pretrained_tiny_models(speech_corpus, tmp_path):
     text.write_text("".join(line.split(maxsplit=1)[1] + "\n" for line in open(f"{speech_corpus}/text")) * 5)
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump({"pretrain": {
-        "llm_steps": 5, "llm_mix": {"plain": 0.5, "copy": 0.25, "random_copy": 0.25}, "encoder_steps": 5,
+        "llm_steps": 5, "llm_mix": {"plain": 0.5, "copy": 0.25, "random_copy": 0.25}, "llm_robust_steps": 3,
+        "encoder_steps": 5,
         "encoder_batch_size": 4, "encoder_units": "llm_tokens", "encoder_speeds": [0.9, 1.1],
         "encoder_noise_prob": 0.5}}))
     out = tmp_path / "pretrained"
@@ -28,7 +29,8 @@ def test_pretrained_tiny_models(speech_corpus, tmp_path):
     report = json.loads((out / "encoder" / "pretrain_report.json").read_text())
     assert report["heldout_utts"] == 1 and 0.0 <= report["heldout_greedy_ctc_cer"]
     llm_report = json.loads((out / "llm" / "pretrain_report.json").read_text())
-    for key in ("copy_token_accuracy_heldout_sentences", "copy_token_accuracy_random_strings"):
+    for key in ("copy_token_accuracy_heldout_sentences", "copy_token_accuracy_random_strings",
+                "copy_token_accuracy_fillers_noise1_heldout_sentences"):
         assert 0.0 <= llm_report[key] <= 1.0
     assert llm_report["heldout_perplexity"] > 1.0
     tokenizer = AutoTokenizer.from_pretrained(out / "llm")
