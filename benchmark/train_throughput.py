@@ -298,7 +298,7 @@ def check_flops(model, shape, utts, idx, batch, autocast_ctx) -> tuple:
 
 
 def print_flops(useful: "F.Flops", padded: "F.Flops", steps: int, audio_s: float) -> None:
-    print(f"\nModel FLOPs per step (analytic, forward + backward, each utterance at its own length):")
+    print("\nModel FLOPs per step (analytic, forward + backward, each utterance at its own length):")
     print(f"  {'component':<22}{'forward':>14}{'backward':>14}")
     for name, fw, bw in F.summarize(useful):
         print(f"  {name:<22}{human(fw / steps):>14}{human(bw / steps):>14}")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything espnet_speechllm needs into tools/venv, plus the Debian packages sox, espeak-ng
-# and sctk (NIST sclite) when missing. Idempotent: a second run checks and does nothing.
+# Installs everything espnet_speechllm needs into tools/venv, plus the Debian packages sox, espeak-ng,
+# sctk (NIST sclite) and shellcheck (tools/lint.sh) when missing. Idempotent: a second run checks and
+# does nothing.
 #
 #   tools/setup.sh [--python python3] [--force]
 set -euo pipefail
@@ -28,13 +29,14 @@ missing=()
 command -v sox >/dev/null || missing+=(sox)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 { command -v sclite >/dev/null || [ -x /usr/lib/sctk/bin/sclite ] || [ -x /usr/bin/sclite ]; } || missing+=(sctk)
+command -v shellcheck >/dev/null || missing+=(shellcheck)
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     log "installing Debian packages: ${missing[*]}"
     ${sudo} apt-get update -qq
     DEBIAN_FRONTEND=noninteractive ${sudo} apt-get install -y -qq "${missing[@]}" libsox-fmt-all >/dev/null
 else
-    log "Debian packages sox, espeak-ng, sctk: present"
+    log "Debian packages sox, espeak-ng, sctk, shellcheck: present"
 fi
 
 # --- Python venv -----------------------------------------------------------------------------------

@@ -34,8 +34,14 @@ import numpy as np
 
 from espnet_speechllm.data.audio_io import AudioReadError, entry_kind, read_audio, wav_truncation
 from espnet_speechllm.datagen.cli import run_main, setup_logging, str2bool
-from espnet_speechllm.datagen.datadir import (DataDir, DoneMarker, OutputsExistError, read_data_dir, read_kaldi_file,
-                                              write_data_dir)
+from espnet_speechllm.datagen.datadir import (
+    DataDir,
+    DoneMarker,
+    OutputsExistError,
+    read_data_dir,
+    read_kaldi_file,
+    write_data_dir,
+)
 from espnet_speechllm.datagen.progress import progress
 
 logger = logging.getLogger(__name__)

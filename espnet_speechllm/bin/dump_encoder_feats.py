@@ -21,7 +21,6 @@ import shutil
 from typing import Dict, List, Optional
 
 import kaldiio
-import numpy as np
 import torch
 import yaml
 from torch.nn.utils.rnn import pad_sequence

@@ -11,14 +11,12 @@ with LoRA is written to ``<exp_dir>/peft/{encoder,llm}`` (``adapter_config.json`
 import argparse
 import logging
 import os
-import sys
 from pathlib import Path
 
 import torch
 import yaml
 
 from espnet_speechllm.peft_export import export_lora_adapters
-
 from espnet_speechllm.utils.cli import make_parser, setup_logging
 
 logger = logging.getLogger("finalize_model")

@@ -34,7 +34,6 @@ from espnet_speechllm.llm.prompt import DEFAULT_TEMPLATE
 from espnet_speechllm.pretrain.ctc_encoder import CharUnits, TokenUnits, greedy_ctc_cer, load_ctc_data, pretrain_ctc
 from espnet_speechllm.pretrain.text_lm import PretrainSampler, copy_accuracy, perplexity, pretrain_causal_lm
 from espnet_speechllm.pretrain.tokenizer import train_llama_tokenizer
-
 from espnet_speechllm.utils.cli import make_parser, setup_logging
 
 logger = logging.getLogger("make_tiny_models")

@@ -15,10 +15,10 @@ import torch
 
 from espnet_speechllm.bin.make_report import _pyplot
 from espnet_speechllm.data.audio import SAMPLE_RATE, load_audio, read_scp
+from espnet_speechllm.datagen.cli import run_main
 from espnet_speechllm.datagen.datadir import read_kaldi_file
 from espnet_speechllm.encoder.precomputed import restore_source_encoder
 from espnet_speechllm.tasks.speechllm import SpeechLLMTask
-from espnet_speechllm.datagen.cli import run_main
 from espnet_speechllm.utils.cli import make_parser, setup_logging
 
 logger = logging.getLogger(__name__)

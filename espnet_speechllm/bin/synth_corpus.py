@@ -30,8 +30,8 @@ from typing import Dict, List, Optional
 import numpy as np
 import soundfile as sf
 
-from espnet_speechllm.datagen import espeak, nonspeech, sentences
 from espnet_speechllm.data.audio_io import mix_at_snr, to_float, write_wav
+from espnet_speechllm.datagen import espeak, nonspeech, sentences
 from espnet_speechllm.datagen.cli import run_main, setup_logging, str2bool
 from espnet_speechllm.datagen.datadir import DataDir, DoneMarker, OutputsExistError, write_data_dir
 from espnet_speechllm.datagen.progress import progress

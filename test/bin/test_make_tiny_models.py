@@ -5,7 +5,6 @@ import json
 import subprocess
 
 import pytest
-
 import yaml
 from transformers import AutoTokenizer
 

@@ -6,7 +6,6 @@ import sys
 import pytest
 
 
-
 def run_train(*args, cwd):
     cmd = [sys.executable, "-m", "espnet_speechllm.bin.speechllm_train", *map(str, args)]
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)

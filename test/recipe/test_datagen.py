@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from espnet_speechllm.datagen import espeak, nonspeech, sentences
 from espnet_speechllm.data.audio_io import mix_at_snr, power, read_audio, to_float
+from espnet_speechllm.datagen import espeak, nonspeech, sentences
 
 from .conftest import UTILS, needs_audio_tools, pymod, read_kv, run, sox_noise, speak, write_data_dir
 

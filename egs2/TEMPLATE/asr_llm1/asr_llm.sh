@@ -106,7 +106,7 @@ report=""            # Report file of stage 13 (default: RESULTS.md when it is n
 if [ $# -ne 0 ]; then
     die "unexpected arguments: $* (options are --name value; see --help)"
 fi
-[ -f path.sh ] && [ -f cmd.sh ] || die "run this from a recipe dir (egs2/<corpus>/asr1, with path.sh and cmd.sh)"
+{ [ -f path.sh ] && [ -f cmd.sh ]; } || die "run this from a recipe dir (egs2/<corpus>/asr1, with path.sh and cmd.sh)"
 . ./path.sh
 . ./cmd.sh
 
@@ -145,8 +145,9 @@ asr_exp=${expdir}/asr_llm_${asr_tag}
 if [ -z "${inference_tag}" ] && [ -n "${inference_config}" ]; then
     inference_tag="decode_$(basename "${inference_config}" .yaml)_$(basename "${inference_model}" .pth)"
 fi
-uniq_words() { printf '%s\n' $* | awk 'NF && !seen[$0]++' | tr '\n' ' ' | sed 's/ $//'; }
-eval_sets=$(uniq_words ${test_sets} ${nonspeech_test_set})
+# uniq_words WORDS...: the space-separated words of all arguments, each once, in order.
+uniq_words() { printf '%s\n' "$*" | tr -s ' \t' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ' | sed 's/ $//'; }
+eval_sets=$(uniq_words "${test_sets}" "${nonspeech_test_set}")
 stage_logdir=${expdir}/logdir
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -239,10 +240,10 @@ stage_end() { log "Stage $1 finished in $((SECONDS - stage_t0)) s"; }
 if runs 1; then
     stage_begin 1
     log "Stage 1: data preparation: local/data.sh ${local_data_opts} -> data/{${train_set},${valid_set},${test_sets// /,}}"
-    _opts=""
-    ${force} && _opts="--force true"
-    # shellcheck disable=SC2086
-    run_logged "${stage_logdir}/stage1_data.log" local/data.sh ${local_data_opts} ${_opts}
+    _opts=()
+    if ${force}; then _opts=(--force true); fi
+    # shellcheck disable=SC2086  # local_data_opts: options, one word each
+    run_logged "${stage_logdir}/stage1_data.log" local/data.sh ${local_data_opts} "${_opts[@]}"
     for dset in ${train_set} ${valid_set} ${test_sets}; do
         utils/validate_data_dir.sh "data/${dset}"
     done
@@ -336,17 +337,17 @@ fi
 if runs 6; then
     stage_begin 6
     log "Stage 6: dump audio + filter: data/{${final_set},${valid_set},${eval_sets// /,}} -> ${dumpdir}/raw/"
-    for dset in $(uniq_words ${final_set} ${valid_set} ${eval_sets}); do
+    for dset in $(uniq_words "${final_set}" "${valid_set}" "${eval_sets}"); do
         require_data "data/${dset}"
         if [ "${dset}" = "${final_set}" ] || [ "${dset}" = "${valid_set}" ]; then
-            _limits="--min_wav_duration ${min_wav_duration} --max_wav_duration ${max_wav_duration}"
+            _limits=(--min_wav_duration "${min_wav_duration}" --max_wav_duration "${max_wav_duration}")
         else
-            _limits="--min_wav_duration ${min_test_wav_duration} --max_wav_duration inf"  # only what cannot be decoded
+            _limits=(--min_wav_duration "${min_test_wav_duration}" --max_wav_duration inf)  # only what cannot be decoded
         fi
-        # shellcheck disable=SC2086
+        # shellcheck disable=SC2086  # python: a command, possibly with options
         run_logged "${stage_logdir}/stage6_dump_${dset}.log" \
             ${python} -m espnet_speechllm.bin.dump_audio --data_dir "data/${dset}" --out_dir "${dumpdir}/raw/${dset}" \
-            ${_limits} --audio_format "${audio_format}" --nj "${nj}" --force "${force}"
+            "${_limits[@]}" --audio_format "${audio_format}" --nj "${nj}" --force "${force}"
     done
     stage_end 6
 fi
@@ -354,10 +355,10 @@ fi
 if runs 7; then
     stage_begin 7
     log "Stage 7: foundation models: local/foundation_models.sh -> ${pretrained_dir}/{encoder,llm}"
-    _opts=""
-    ${force} && _opts="--force true"
-    # shellcheck disable=SC2086
-    run_logged "${stage_logdir}/stage7_foundation_models.log" local/foundation_models.sh --out "${pretrained_dir}" ${_opts} ${foundation_opts}
+    _opts=()
+    if ${force}; then _opts=(--force true); fi
+    # shellcheck disable=SC2086  # foundation_opts: options, one word each
+    run_logged "${stage_logdir}/stage7_foundation_models.log" local/foundation_models.sh --out "${pretrained_dir}" "${_opts[@]}" ${foundation_opts}
     stage_end 7
 fi
 
@@ -415,10 +416,10 @@ if runs 8; then
             --train_shape_file "${_logdir}/train.JOB.scp" \
             --valid_shape_file "${_logdir}/valid.JOB.scp" \
             --output_dir "${_logdir}/stats.JOB"
-        _opts=""
-        for n in $(seq "${_nj}"); do _opts+="--input_dir ${_logdir}/stats.${n} "; done
-        # shellcheck disable=SC2086
-        ${python} -m espnet2.bin.aggregate_stats_dirs ${_opts} --output_dir "${asr_stats_dir}"
+        _opts=()
+        for n in $(seq "${_nj}"); do _opts+=(--input_dir "${_logdir}/stats.${n}"); done
+        # shellcheck disable=SC2086  # python: a command, possibly with options
+        ${python} -m espnet2.bin.aggregate_stats_dirs "${_opts[@]}" --output_dir "${asr_stats_dir}"
         echo "${_settings}" >"${asr_stats_dir}/.done"
     fi
     stage_end 8
@@ -439,9 +440,11 @@ if runs 9; then
     # [scaling] One process per GPU (ESPnet's DDP) when --ngpu > 1 ("--multiprocessing_distributed true" is a
     # no-op for one GPU or CPU); several nodes go through espnet2.bin.launch, which submits one task per node
     # with ${train_cmd} and starts them with srun.
-    _launch=(${train_cmd} --gpu "${ngpu}" "${asr_exp}/train.log")
+    read -r -a _launch <<<"${train_cmd}"  # a command, possibly with options
+    _launch+=(--gpu "${ngpu}" "${asr_exp}/train.log")
     if [ "${num_nodes}" -gt 1 ]; then
-        _launch=(${python} -m espnet2.bin.launch --cmd "${train_cmd}" --log "${asr_exp}/train.log" --ngpu "${ngpu}"
+        read -r -a _launch <<<"${python}"
+        _launch+=(-m espnet2.bin.launch --cmd "${train_cmd}" --log "${asr_exp}/train.log" --ngpu "${ngpu}"
                  --num_nodes "${num_nodes}" --init_file_prefix "${asr_exp}/.dist_init_" --multiprocessing_distributed true --)
     fi
     # shellcheck disable=SC2086
@@ -570,15 +573,15 @@ if runs 12; then
         _dir=${asr_exp}/${inference_tag}/${dset}
         [ -f "${_dir}/text" ] || die "${_dir}/text not found: run stage 11 first"
         check_decoded "${dset}" "${_dir}"  # never score the hypotheses of another model or decoding config
-        _opts=""
-        [ "${dset}" = "${nonspeech_test_set}" ] && _opts="--nonspeech true"
+        _opts=()
+        if [ "${dset}" = "${nonspeech_test_set}" ]; then _opts=(--nonspeech true); fi
         # shellcheck disable=SC2086
         run_logged "${_dir}/logdir/score_wer.log" \
             ${python} -m espnet_speechllm.bin.score_wer \
             --ref_text "${dumpdir}/raw/${dset}/text" \
             --hyp_text "${_dir}/text" \
             --utt2num_samples "${dumpdir}/raw/${dset}/utt2num_samples" \
-            --out_dir "${_dir}/score_wer" ${_opts}
+            --out_dir "${_dir}/score_wer" "${_opts[@]}"
         printf '%s\n' "$(decode_settings "${dset}")" "$(fingerprint "${_dir}/text")" >"${_dir}/score_wer/.done"
     done
     # shellcheck disable=SC2086

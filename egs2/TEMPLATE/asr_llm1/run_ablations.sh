@@ -42,7 +42,7 @@ if [ $# -gt 0 ]; then
     shift
 fi
 run_opts=("$@")
-[ -f path.sh ] && [ -x run.sh ] || die "run this from a recipe dir (egs2/<corpus>/asr1, with run.sh and path.sh)"
+{ [ -f path.sh ] && [ -x run.sh ]; } || die "run this from a recipe dir (egs2/<corpus>/asr1, with run.sh and path.sh)"
 . ./path.sh
 [ -f "${spec}" ] || die "--spec ${spec}: no such file"
 if [ -z "${report}" ]; then
@@ -54,7 +54,7 @@ SECONDS=0
 # Optional fixed test subsets (same utterances for every variant).
 set_opts=()
 if [ "${max_test_utts}" -gt 0 ]; then
-    [ -n "${test_sets}" ] && [ -n "${nonspeech_test_set}" ] || die "--max_test_utts needs --test_sets and --nonspeech_test_set"
+    { [ -n "${test_sets}" ] && [ -n "${nonspeech_test_set}" ]; } || die "--max_test_utts needs --test_sets and --nonspeech_test_set"
     _subsets=()
     for dset in ${test_sets} ${nonspeech_test_set}; do
         _src=${dumpdir}/raw/${dset}

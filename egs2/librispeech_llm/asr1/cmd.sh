@@ -1,5 +1,5 @@
+# shellcheck shell=bash
 # How asr_llm.sh runs its jobs: local (default) or slurm, here or per run: CMD_BACKEND=slurm ./run.sh ...
 # The backends are defined in utils/cmd_backend.sh.
 cmd_backend=${CMD_BACKEND:-local}
-# shellcheck disable=SC1091
 . utils/cmd_backend.sh

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Corpus and model locations (empty: not set; a value in the environment is used if set).
 # LIBRISPEECH: the directory that holds LibriSpeech/ (LibriSpeech/<subset>/<spk>/<chapter>/*.flac + *.trans.txt);
 #   empty: downloads/ (what local/data.sh --download true fills from https://www.openslr.org/12).

@@ -10,6 +10,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then  # run, not sourced: show the help above
     sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
+# shellcheck disable=SC2034  # train_cmd, decode_cmd: read by the script that sources this file
 case "${cmd_backend:-local}" in
     local)
         train_cmd="utils/run_local.sh"

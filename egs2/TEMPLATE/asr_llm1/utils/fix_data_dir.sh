@@ -66,6 +66,8 @@ done
 required=(wav.scp utt2spk)
 [ -f "${dir}/text" ] && required+=(text)
 for f in "${required[@]}"; do cut -d' ' -f1 "${tmp}/${f}" >"${tmp}/keys.${f}"; done
+keyfiles=("${tmp}/keys.wav.scp" "${tmp}/keys.utt2spk")
+if [ -f "${tmp}/keys.text" ]; then keyfiles+=("${tmp}/keys.text"); fi
 awk -v nreq=${#required[@]} '
     FNR == 1 { fi++; name[fi] = FILENAME; sub(/.*\/keys\./, "", name[fi]) }
     { has[$1, fi] = 1; if (!($1 in seen)) { seen[$1] = 1; order[n++] = $1 } }
@@ -76,7 +78,7 @@ awk -v nreq=${#required[@]} '
             if (missing == "") print u > "/dev/stdout"
             else print u, "missing in " missing > "/dev/stderr"
         }
-    }' "${tmp}"/keys.wav.scp "${tmp}"/keys.utt2spk $([ -f "${tmp}/keys.text" ] && echo "${tmp}/keys.text") \
+    }' "${keyfiles[@]}" \
     2>"${tmp}/dropped" | sort >"${tmp}/keep"
 cat "${tmp}"/bad.* >>"${tmp}/dropped" 2>/dev/null || true
 sort -u "${tmp}/dropped" -o "${backup}/dropped_utts.txt"

@@ -20,7 +20,7 @@ factor=$1
 src=${2%/}
 dest=${3%/}
 utils=$(dirname "$0")
-[[ ${factor} =~ ^[0-9]*\.?[0-9]+$ ]] && awk -v f="${factor}" 'BEGIN { exit !(f > 0) }' ||
+{ [[ ${factor} =~ ^[0-9]*\.?[0-9]+$ ]] && awk -v f="${factor}" 'BEGIN { exit !(f > 0) }'; } ||
     die "speed factor must be a positive number, got '${factor}'"
 [ -f "${src}/wav.scp" ] || die "${src}/wav.scp does not exist"
 [ ! -f "${src}/segments" ] || die "${src} has a segments file; segments are not supported"

@@ -32,6 +32,7 @@ config=""      # Backend configuration file.
 
 . "$(dirname "$0")/job_range.sh"
 if parse_job_range "${1:-}"; then shift; fi
+: "${gpu}" "${mem}" "${num_threads}" "${time}" "${num_nodes}" "${name}" "${config}"  # accepted and ignored
 if [ $# -lt 2 ]; then
     echo "${help_usage}" >&2
     exit 1
@@ -41,6 +42,7 @@ shift
 
 rcdir=$(mktemp -d)
 pids=()
+# shellcheck disable=SC2317  # run by the trap below
 cleanup() {
     local p
     for p in "${pids[@]}"; do kill "${p}" 2>/dev/null || true; done

@@ -107,7 +107,8 @@ elif [ -n "${cfg[mem]:-}" ]; then
 fi
 cpus=${num_threads}
 if [ "${gpu}" -gt 0 ]; then
-    opts+=(${cfg[gpu_request]//\{n\}/${gpu}})
+    read -r -a _gpu_request <<<"${cfg[gpu_request]//\{n\}/${gpu}}"  # e.g. "--gres=gpu:{n}": options, one word each
+    opts+=("${_gpu_request[@]}")
     [ $((gpu * cfg[cpus_per_gpu])) -gt "${cpus}" ] && cpus=$((gpu * cfg[cpus_per_gpu]))
 fi
 opts+=("--cpus-per-task=${cpus}")

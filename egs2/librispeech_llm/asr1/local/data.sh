@@ -85,6 +85,7 @@ prepare_subset() {  # <subset> -> data/<subset with _>
     [ -s "${dir}/.trans_files" ] || die "no *.trans.txt files under ${src}"
     # text: "<utt> <TRANSCRIPT>"; wav.scp: "<utt> <chapter dir>/<utt>.flac"; utt2spk: speaker = first id field
     xargs -0 cat <"${dir}/.trans_files" | LC_ALL=C sort -k1,1 >"${dir}/text"
+    # shellcheck disable=SC2016  # an awk program: $1 is awk's field
     xargs -0 awk '{ d = FILENAME; sub(/\/[^\/]*$/, "", d); print $1, d "/" $1 ".flac" }' <"${dir}/.trans_files" |
         LC_ALL=C sort -k1,1 >"${dir}/wav.scp"
     awk '{ split($1, f, "-"); print $1, f[1] }' "${dir}/text" >"${dir}/utt2spk"
