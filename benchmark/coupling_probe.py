@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""How fast can the adapter and LoRA couple a given encoder to a given LLM? Stand-ins side by side, in one run.
+
+Stage 9 of the synth recipe takes minutes per epoch on 2 CPU cores, most of it in the encoder. This probe
+answers "which stand-in foundation models couple faster" in a few minutes per pair: it runs each FROZEN
+encoder once over a training subset and the dev set, then trains only the adapter, the matching-loss
+cross-attention and the LLM's LoRA (the training YAML's settings otherwise) on the cached frames, and prints
+per pair and every ``--eval_every`` steps: valid token accuracy, ``acc_mismatched`` (speech swapped within the
+batch: what the text prior alone gives) and, at the end, greedy WER on the dev set. A first table gives each
+LLM's teacher-forced copy accuracy on stretched copies whose prefix embeddings carry noise (level 1 = cosine
+~0.7 to the clean embeddings): how well its copy skill reads inexact adapter outputs.
+
+    cd egs2/synth_llm/asr1
+    python ../../../benchmark/coupling_probe.py --encoder_dirs exp/pretrained/encoder \\
+        --llm_dirs exp/pretrained/llm,/path/to/other/llm --steps 1000
+
+A frozen encoder and clean (unaugmented) training audio make the figures optimistic about speed and
+pessimistic about overfitting compared with stage 9 itself (LoRA on the encoder, speed and noise
+augmentation); use them to rank stand-ins, not to predict the recipe's WER.
+"""
+import argparse
+import itertools
+import os
+import random
+import time
+from typing import Dict, List, Tuple
+
+import jiwer
+import torch
+import yaml
+
+from espnet_speechllm.bin.make_tiny_models import DEFAULTS
+from espnet_speechllm.data.audio import load_audio, read_scp
+from espnet_speechllm.llm.hf_causal_lm import load_tokenizer
+from espnet_speechllm.pretrain.text_lm import PretrainSampler, copy_accuracy
+from espnet_speechllm.tasks.speechllm import MODULES, SpeechLLMTask
+
+
+def read_text(path: str) -> Dict[str, str]:
+    with open(path, encoding="utf-8") as f:
+        return dict((line.rstrip("\n").split(" ", 1) + [""])[:2] for line in f if line.strip())
+
+
+def load_set(data_dir: str, n: int, seed: int) -> List[Tuple[str, object, str]]:
+    """(utt_id, waveform, transcript) of ``n`` utterances of a dumped data dir (all with n <= 0)."""
+    scp, text = read_scp(f"{data_dir}/wav.scp"), read_text(f"{data_dir}/text")
+    ids = sorted(u for u in scp if text.get(u))  # speech only: non-speech has nothing to read
+    random.Random(seed).shuffle(ids)
+    return [(u, load_audio(u, scp[u]), text[u]) for u in (ids[:n] if n > 0 else ids)]
+
+
+@torch.no_grad()
+def encode(encoder, utts, batch_size: int = 32):
+    """Frozen-encoder frames (T, D) per utterance, in length-sorted batches."""
+    out = []
+    for i in range(0, len(utts), batch_size):
+        batch = sorted(utts, key=lambda u: len(u[1]))[i : i + batch_size]
+        wav = [torch.as_tensor(w) for _, w, _ in batch]
+        hidden, lengths = encoder(torch.nn.utils.rnn.pad_sequence(wav, batch_first=True),
+                                  torch.tensor([len(w) for w in wav]))
+        out += [(hidden[j, : lengths[j]].clone(), text) for j, (_, _, text) in enumerate(batch)]
+    return out
+
+
+class CachedFrames(torch.nn.Module):
+    """Stands in for the encoder: the batch already holds its frames."""
+
+    def forward(self, frames, lengths):
+        return frames, lengths
+
+
+def build(train_config: str, encoder_dir: str, llm_dir: str, frozen_encoder: bool):
+    with open(train_config, encoding="utf-8") as f:
+        conf = yaml.safe_load(f)
+    conf["encoder_conf"]["model_dir"], conf["llm_conf"]["model_dir"] = encoder_dir, llm_dir
+    if frozen_encoder:
+        conf["encoder_conf"]["finetune"] = "frozen"
+    args = argparse.Namespace(**conf)
+    args.output_dir = None
+    return SpeechLLMTask.build_model(args), conf
+
+
+def collate(items, tokenizer):
+    frames = torch.nn.utils.rnn.pad_sequence([h for h, _ in items], batch_first=True)
+    ids = [tokenizer(t, add_special_tokens=False).input_ids for _, t in items]
+    return (frames, torch.tensor([h.size(0) for h, _ in items]),
+            torch.nn.utils.rnn.pad_sequence([torch.tensor(i) for i in ids], batch_first=True),
+            torch.tensor([len(i) for i in ids]))
+
+
+@torch.no_grad()
+def valid_accuracy(model, dev, tokenizer) -> Tuple[float, float]:
+    model.eval()
+    stats = [model(*collate(dev[i : i + 50], tokenizer))[1] for i in range(0, len(dev), 50)]
+    model.train()
+    return (sum(float(s["acc"]) for s in stats) / len(stats),
+            sum(float(s["acc_mismatched"]) for s in stats) / len(stats))
+
+
+@torch.no_grad()
+def greedy_wer(model, dev, tokenizer) -> float:
+    model.eval()
+    hyps = []
+    for i in range(0, len(dev), 25):
+        frames, lengths, _, _ = collate(dev[i : i + 25], tokenizer)
+        prefix, mask = model.build_prefix(*model.adapter(frames, lengths))
+        out = model.llm.model.generate(inputs_embeds=prefix, attention_mask=mask, max_new_tokens=48,
+                                       do_sample=False, eos_token_id=model.llm.eos_token_id,
+                                       pad_token_id=model.llm.eos_token_id)
+        hyps += [tokenizer.decode(o, skip_special_tokens=True).strip() for o in out]
+    model.train()
+    return 100 * jiwer.wer([t for _, t in dev], hyps)
+
+
+def train_pair(args, encoder_dir: str, llm_dir: str, train, dev) -> Dict[str, float]:
+    torch.manual_seed(args.seed)
+    model, conf = build(args.train_config, encoder_dir, llm_dir, frozen_encoder=True)
+    model.encoder = CachedFrames()
+    tokenizer = load_tokenizer(llm_dir)
+    lr = float(conf["optim_conf"]["lr"])
+    mult = conf.get("lr_multipliers") or {}
+    groups = [{"params": [p for p in getattr(model, name).parameters() if p.requires_grad],
+               "lr": lr * float(mult.get(name, 1.0))} for name in MODULES if getattr(model, name, None) is not None]
+    groups = [g for g in groups if g["params"]]
+    opt = torch.optim.AdamW(groups, weight_decay=float(conf["optim_conf"].get("weight_decay", 0.0)))
+    peaks = [g["lr"] for g in groups]
+    rng = random.Random(args.seed)
+    order: List[int] = []
+    t0 = time.time()
+    model.train()
+    for step in range(1, args.steps + 1):
+        for g, peak in zip(opt.param_groups, peaks):  # ESPnet's warmuplr
+            g["lr"] = peak * min(step / args.warmup, (args.warmup / step) ** 0.5)
+        if len(order) < args.batch_size:
+            order = list(range(len(train)))
+            rng.shuffle(order)
+        batch = [train[order.pop()] for _ in range(args.batch_size)]
+        loss = model(*collate(batch, tokenizer))[0]
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), float(conf.get("grad_clip", 5.0)))
+        opt.step()
+        if step % args.eval_every == 0 or step == args.steps:
+            acc, mismatched = valid_accuracy(model, dev, tokenizer)
+            print(f"  step {step:5d} ({time.time() - t0:5.0f} s): valid acc {acc:.3f}, acc_mismatched "
+                  f"{mismatched:.3f}", flush=True)
+    return {"acc": acc, "acc_mismatched": mismatched, "wer": greedy_wer(model, dev[: args.decode_utts], tokenizer),
+            "train_s": time.time() - t0}
+
+
+def noisy_copy_table(llm_dirs: List[str], sentences: List[str], levels: List[float]) -> None:
+    from transformers import AutoModelForCausalLM
+
+    print("copy accuracy on stretched copies of dev sentences (fillers between tokens), by prefix noise level")
+    print("| LLM | " + " | ".join(f"noise {lv}" for lv in levels) + " |")
+    print("|---|" + "---|" * len(levels))
+    for llm_dir in llm_dirs:
+        tokenizer = load_tokenizer(llm_dir)
+        model = AutoModelForCausalLM.from_pretrained(llm_dir).eval()
+        probe = PretrainSampler(tokenizer, sentences, random.Random(1), {"copy": 1.0},
+                                DEFAULTS["pretrain"]["llm_copy_template"], max_repeat=3, max_blank=3)
+        accs = [copy_accuracy(model, probe, 100, prefix_noise=lv) for lv in levels]
+        print(f"| {llm_dir} | " + " | ".join(f"{a:.3f}" for a in accs) + " |", flush=True)
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--encoder_dirs", required=True, help="comma-separated HF encoder dirs")
+    p.add_argument("--llm_dirs", required=True, help="comma-separated HF LLM dirs (with tokenizer)")
+    p.add_argument("--train_config", default="conf/train.yaml", help="adapter/LoRA/matching/optim settings")
+    p.add_argument("--train_dir", default="dump/raw/train_final", help="dumped training data dir")
+    p.add_argument("--dev_dir", default="dump/raw/dev", help="dumped dev data dir")
+    p.add_argument("--num_train", type=int, default=3000, help="training utterances (unaugmented ones first)")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch_size", type=int, default=24)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--eval_every", type=int, default=250)
+    p.add_argument("--decode_utts", type=int, default=200, help="dev utterances decoded greedily for the WER")
+    p.add_argument("--noise_levels", default="0,0.5,1,1.5", help="prefix noise levels of the copy table")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv=None) -> None:
+    args = get_parser().parse_args(argv)
+    torch.set_num_threads(args.threads)
+    encoder_dirs, llm_dirs = args.encoder_dirs.split(","), args.llm_dirs.split(",")
+    dev_audio = load_set(args.dev_dir, 0, args.seed)
+    noisy_copy_table(llm_dirs, [t for _, _, t in dev_audio], [float(v) for v in args.noise_levels.split(",")])
+    # Augmented copies (speed, noise, edges) carry a prefix in their id: take the plain utterances.
+    train_audio = [u for u in load_set(args.train_dir, 0, args.seed) if "-" not in u[0].split("_")[0]]
+    train_audio = train_audio[: args.num_train]
+    cached = {}
+    for encoder_dir in encoder_dirs:
+        model, _ = build(args.train_config, encoder_dir, llm_dirs[0], frozen_encoder=True)
+        t0 = time.time()
+        cached[encoder_dir] = (encode(model.encoder.eval(), train_audio), encode(model.encoder, dev_audio))
+        print(f"{encoder_dir}: {len(train_audio)} + {len(dev_audio)} utterances encoded in {time.time() - t0:.0f} s")
+    rows = []
+    for encoder_dir, llm_dir in itertools.product(encoder_dirs, llm_dirs):
+        print(f"encoder {encoder_dir} + LLM {llm_dir}:", flush=True)
+        rows.append((encoder_dir, llm_dir, train_pair(args, encoder_dir, llm_dir, *cached[encoder_dir])))
+    print(f"\n| encoder | LLM | valid acc | acc_mismatched | dev greedy WER | train time (s) |  ({args.steps} steps)")
+    print("|---|---|---|---|---|---|")
+    for encoder_dir, llm_dir, r in rows:
+        print(f"| {encoder_dir} | {llm_dir} | {r['acc']:.3f} | {r['acc_mismatched']:.3f} | {r['wer']:.1f} | "
+              f"{r['train_s']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
