@@ -20,7 +20,6 @@ augmentation); use them to rank stand-ins, not to predict the recipe's WER.
 """
 import argparse
 import itertools
-import os
 import random
 import time
 from typing import Dict, List, Tuple
