@@ -37,8 +37,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 
-from espnet_speechllm.datagen.cli import run_main
-from espnet_speechllm.utils.cli import make_parser, setup_logging
+from espnet_speechllm.utils.cli import MissingInputError, UserError, make_parser, run_main, setup_logging
 
 VARIANT_KEYS = {"train_config", "train", "inference", "data", "same_model_as", "description"}
 TABLE_KEYS = {"title", "claim", "variants", "attention_plots"}
@@ -65,12 +64,12 @@ def merge(base: Any, override: Any) -> Any:
 def _check_keys(where: str, got: dict, allowed: set) -> None:
     unknown = sorted(set(got) - allowed)
     if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+        raise UserError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
 
 
 def load_yaml(path: str) -> dict:
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such file")
+        raise MissingInputError(f"{path}: no such file")
     with open(path, encoding="utf-8") as f:
         return yaml.safe_load(f) or {}
 
@@ -82,18 +81,18 @@ def data_args(where: str, data: Optional[dict]) -> List[str]:
     args: List[str] = []
     for key, value in data.items():
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ValueError(f"{where}.{key}: {value!r} is not a string or number")
+            raise UserError(f"{where}.{key}: {value!r} is not a string or number")
         if "\0" in str(value):
-            raise ValueError(f"{where}.{key}: the value holds a NUL character")
+            raise UserError(f"{where}.{key}: the value holds a NUL character")
         args += [f"--{key}", str(value)]
     return args
 
 
 def _check_name(where: str, name: Any) -> None:
     if not isinstance(name, str):  # YAML 1.1 reads off/on/yes/no as booleans
-        raise ValueError(f"{where}: name {name!r} is not a string; quote it")
+        raise UserError(f"{where}: name {name!r} is not a string; quote it")
     if not _NAME.fullmatch(name):
-        raise ValueError(f"{where}: name {name!r} may hold only letters, digits, '_', '.' and '-' (it names dirs)")
+        raise UserError(f"{where}: name {name!r} may hold only letters, digits, '_', '.' and '-' (it names dirs)")
 
 
 def build_plan(spec_path: str, tables: Sequence[str], seeds: Sequence[int], out_dir: str,
@@ -103,12 +102,12 @@ def build_plan(spec_path: str, tables: Sequence[str], seeds: Sequence[int], out_
     _check_keys(spec_path, spec, TOP_KEYS)
     for key in ("train_config", "inference_config", "tables"):
         if key not in spec:
-            raise ValueError(f"{spec_path}: '{key}' is required")
+            raise UserError(f"{spec_path}: '{key}' is required")
     common_train = spec.get("train") or {}
     base_infer = merge(load_yaml(spec["inference_config"]), spec.get("inference") or {})
     unknown_tables = sorted(set(tables) - set(spec["tables"]))
     if unknown_tables:
-        raise ValueError(f"--tables {unknown_tables}: not in {spec_path} (has {sorted(spec['tables'])})")
+        raise UserError(f"--tables {unknown_tables}: not in {spec_path} (has {sorted(spec['tables'])})")
     runs: List[Dict[str, Any]] = []
     for table in tables:
         _check_name(f"{spec_path}: tables", table)
@@ -116,7 +115,7 @@ def build_plan(spec_path: str, tables: Sequence[str], seeds: Sequence[int], out_
         _check_keys(f"{spec_path}: tables.{table}", tdef, TABLE_KEYS)
         variants = tdef.get("variants") or {}
         if not variants:
-            raise ValueError(f"{spec_path}: tables.{table} has no variants")
+            raise UserError(f"{spec_path}: tables.{table} has no variants")
         conf_dir = os.path.join(out_dir, "conf", table)
         os.makedirs(conf_dir, exist_ok=True)
         for name, vdef in variants.items():
@@ -125,9 +124,9 @@ def build_plan(spec_path: str, tables: Sequence[str], seeds: Sequence[int], out_
             _check_keys(f"{spec_path}: tables.{table}.variants.{name}", vdef, VARIANT_KEYS)
             owner = vdef.get("same_model_as")
             if owner is not None and owner not in variants:
-                raise ValueError(f"{spec_path}: tables.{table}.variants.{name}.same_model_as: no variant {owner!r}")
+                raise UserError(f"{spec_path}: tables.{table}.variants.{name}.same_model_as: no variant {owner!r}")
             if owner is not None and {"train", "train_config", "data"} & set(vdef):
-                raise ValueError(
+                raise UserError(
                     f"{spec_path}: tables.{table}.variants.{name}: same_model_as excludes train_config/train/data"
                 )
             model_variant = owner or name

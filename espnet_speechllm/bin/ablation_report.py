@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from espnet_speechllm.bin.make_report import log_span_seconds, parse_train_log
-from espnet_speechllm.datagen.cli import run_main
 from espnet_speechllm.scoring.results_md import replace_section
-from espnet_speechllm.utils.cli import make_parser, setup_logging
+from espnet_speechllm.utils.cli import make_parser, run_main, setup_logging
 
 logger = logging.getLogger(__name__)
 SECTION = "ablations"

@@ -30,9 +30,9 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from espnet_speechllm.data.audio_io import AudioReadError, fit_length, mix_at_snr, read_audio, to_float, write_wav
-from espnet_speechllm.datagen.cli import run_main, setup_logging, str2bool
 from espnet_speechllm.datagen.datadir import DataDir, DoneMarker, OutputsExistError, read_data_dir, write_data_dir
 from espnet_speechllm.datagen.progress import progress
+from espnet_speechllm.utils.cli import UserError, run_main, setup_logging, str2bool
 
 logger = logging.getLogger(__name__)
 
@@ -105,11 +105,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         lo, hi = (float(v) for v in getattr(args, option).split())
     except ValueError:
-        raise ValueError(f"--{option} must be two numbers 'low high', got {getattr(args, option)!r}") from None
+        raise UserError(f"--{option} must be two numbers 'low high', got {getattr(args, option)!r}") from None
     if lo > hi or (args.mode == "edges" and lo <= 0):
-        raise ValueError(f"--{option}: need 0 {'<' if args.mode == 'edges' else '<='} low <= high, got {lo} {hi}")
+        raise UserError(f"--{option}: need 0 {'<' if args.mode == 'edges' else '<='} low <= high, got {lo} {hi}")
     if not 0.0 <= args.ratio <= 1.0:
-        raise ValueError(f"--ratio must be in [0, 1], got {args.ratio}")
+        raise UserError(f"--ratio must be in [0, 1], got {args.ratio}")
     audio_dir = os.path.abspath(args.audio_dir or os.path.join(args.out_dir, "wav"))
     settings = dict(data_dir=os.path.abspath(args.data_dir), noise_dir=os.path.abspath(args.noise_dir),
                     audio_dir=audio_dir, ratio=args.ratio, prefix=args.prefix,
@@ -130,7 +130,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     noise = read_data_dir(args.noise_dir, require_text=False)
     noise_ids = sorted(noise.wav_scp)
     if not noise_ids:
-        raise ValueError(f"{args.noise_dir}/wav.scp is empty")
+        raise UserError(f"{args.noise_dir}/wav.scp is empty")
     utts = data.utts
     n_copies = int(round(args.ratio * len(utts)))
     chosen = sorted(random.Random(f"{args.seed}:choose").sample(utts, n_copies))
@@ -179,7 +179,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         if data.text is not None:
             out.text[copy_id] = data.text[src]
     if not out.wav_scp:
-        raise ValueError(f"{args.out_dir} would be empty")
+        raise UserError(f"{args.out_dir} would be empty")
     write_data_dir(args.out_dir, out)
     with open(os.path.join(args.out_dir, "noisy_copies.txt"), "w", encoding="utf-8") as f:
         for copy_id, _, nid, _, snr, _, _ in made:

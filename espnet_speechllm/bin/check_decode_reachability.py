@@ -27,10 +27,9 @@ from typing import Dict, List, Optional, Sequence
 
 import yaml
 
-from espnet_speechllm.datagen.cli import run_main, setup_logging
 from espnet_speechllm.decode.config import BeamSearchConfig
 from espnet_speechllm.decode.constraints import Ban, SearchConstraints
-from espnet_speechllm.utils.cli import make_parser
+from espnet_speechllm.utils.cli import UserError, make_parser, run_main, setup_logging
 
 logger = logging.getLogger("check_decode_reachability")
 
@@ -72,7 +71,7 @@ def reachability(token_ids: Dict[str, Sequence[int]], config: BeamSearchConfig, 
             result.over_max_new_tokens[utt] = length
         elif durations is not None and config.max_tokens_per_second is not None:
             if utt not in durations:
-                raise ValueError(f"{source} has no duration for utterance {utt!r}")
+                raise UserError(f"{source} has no duration for utterance {utt!r}")
             budget = config.max_new_tokens_for_duration(durations[utt])
             if length > budget:
                 result.over_duration_bound[utt] = (length, budget, durations[utt])
@@ -83,7 +82,7 @@ def load_yaml(path: str, what: str) -> dict:
     with open(path, encoding="utf-8") as f:
         conf = yaml.safe_load(f) or {}
     if not isinstance(conf, dict):
-        raise ValueError(f"{path}: expected a mapping of {what}, got {type(conf).__name__}")
+        raise UserError(f"{path}: expected a mapping of {what}, got {type(conf).__name__}")
     return conf
 
 
@@ -96,9 +95,9 @@ def training_tokenizer(train_config: str, tokenizer_dir: Optional[str] = None):
     if tokenizer_dir:
         llm_conf["model_dir"] = tokenizer_dir
     if not llm_conf.get("model_dir"):
-        raise ValueError(f"{train_config}: llm_conf.model_dir is not set; give --tokenizer_dir")
+        raise UserError(f"{train_config}: llm_conf.model_dir is not set; give --tokenizer_dir")
     if not conf.get("use_preprocessor", True):
-        raise ValueError(f"{train_config}: use_preprocessor is false, so training does not tokenize transcripts")
+        raise UserError(f"{train_config}: use_preprocessor is false, so training does not tokenize transcripts")
     default_case = SpeechLLMTask.get_parser().get_default("text_case")
     args = argparse.Namespace(use_preprocessor=True, llm_conf=llm_conf, text_case=conf.get("text_case", default_case))
     return SpeechLLMTask.build_preprocess_fn(args, train=True)
@@ -178,7 +177,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     config = load_decode_config(args.decode_config)
     texts = read_text(args.text)
     if not texts:
-        raise ValueError(f"{args.text} holds no utterance")
+        raise UserError(f"{args.text} holds no utterance")
     preprocess = training_tokenizer(args.train_config, args.tokenizer_dir)
     tokenizer = preprocess.tokenizer
     eos_ids = config.eos_ids() or [tokenizer.eos_token_id]

@@ -33,7 +33,6 @@ import kaldiio
 import numpy as np
 
 from espnet_speechllm.data.audio_io import AudioReadError, entry_kind, read_audio, wav_truncation
-from espnet_speechllm.datagen.cli import run_main, setup_logging, str2bool
 from espnet_speechllm.datagen.datadir import (
     DataDir,
     DoneMarker,
@@ -43,6 +42,7 @@ from espnet_speechllm.datagen.datadir import (
     write_data_dir,
 )
 from espnet_speechllm.datagen.progress import progress
+from espnet_speechllm.utils.cli import UserError, run_main, setup_logging, str2bool
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     start = time.time()
     src, out = args.data_dir.rstrip("/"), args.out_dir.rstrip("/")
     if args.min_wav_duration > args.max_wav_duration:
-        raise ValueError(f"--min_wav_duration {args.min_wav_duration} > --max_wav_duration {args.max_wav_duration}")
+        raise UserError(f"--min_wav_duration {args.min_wav_duration} > --max_wav_duration {args.max_wav_duration}")
     settings = dict(data_dir=os.path.abspath(src), fs=args.fs, audio_format=args.audio_format,
                     min_wav_duration=args.min_wav_duration,
                     max_wav_duration=str(args.max_wav_duration),
@@ -210,7 +210,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         if counts[reason]:
             logger.warning("%s: dropped %d utterances: %s (e.g. %s)", out, counts[reason], reason, examples[reason])
     if not kept:
-        raise ValueError(f"{out}: every utterance was dropped ({dict(counts)}); see {out}/dropped_utts.txt")
+        raise UserError(f"{out}: every utterance was dropped ({dict(counts)}); see {out}/dropped_utts.txt")
     hours = sum(int(v) for v in num_samples.values()) / args.fs / 3600
     n_empty = sum(1 for u in kept if data.text is not None and data.text[u] == "")
     logger.info("%s: kept %d of %d utterances (%.2f h%s); dropped %d%s in %.0f s", out, len(kept), len(utts), hours,

@@ -26,10 +26,10 @@ import yaml
 from torch.nn.utils.rnn import pad_sequence
 
 from espnet_speechllm.data.audio import SAMPLE_RATE, load_audio, read_scp
-from espnet_speechllm.datagen.cli import run_main, setup_logging, str2bool
 from espnet_speechllm.datagen.datadir import DoneMarker, OutputsExistError
 from espnet_speechllm.datagen.progress import progress
 from espnet_speechllm.encoder.precomputed import PrecomputedEncoder
+from espnet_speechllm.utils.cli import MissingInputError, UserError, run_main, setup_logging, str2bool
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def build_frozen_encoder(train_config: str) -> torch.nn.Module:
     try:  # PrecomputedEncoder checks that the source is frozen and named by its model_dir
         return PrecomputedEncoder(name, conf).build_source().eval()
     except ValueError as e:
-        raise ValueError(f"{train_config}: {e}") from e
+        raise UserError(f"{train_config}: {e}") from e
 
 
 def length_batches(lengths: Dict[str, int], max_samples: int) -> List[List[str]]:
@@ -76,11 +76,11 @@ def read_num_samples(data_dir: str, wav_scp: Dict[str, str]) -> Dict[str, int]:
     """utt2num_samples of a stage-6 dump (batches are planned from it, the audio is read batch by batch)."""
     path = os.path.join(data_dir, "utt2num_samples")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} not found: dump the set with stage 6 (espnet_speechllm.bin.dump_audio) first")
+        raise MissingInputError(f"{path} not found: dump the set with stage 6 (espnet_speechllm.bin.dump_audio) first")
     lengths = {utt: int(n) for utt, n in read_scp(path).items()}
     missing = [u for u in wav_scp if u not in lengths]
     if missing:
-        raise ValueError(f"{path} has no length for {len(missing)} utterance(s) of wav.scp, e.g. {missing[0]!r}")
+        raise UserError(f"{path} has no length for {len(missing)} utterance(s) of wav.scp, e.g. {missing[0]!r}")
     return {u: lengths[u] for u in wav_scp}
 
 
@@ -123,7 +123,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         raise OutputsExistError(f"{args.out_dir} holds features without a .done marker; pass --force true")
     wav_scp = read_scp(os.path.join(args.data_dir, "wav.scp"))
     if not wav_scp:
-        raise ValueError(f"{args.data_dir}/wav.scp is empty")
+        raise UserError(f"{args.data_dir}/wav.scp is empty")
     encoder = build_frozen_encoder(args.train_config)
     os.makedirs(args.out_dir, exist_ok=True)
     n = dump(encoder, wav_scp, read_num_samples(args.data_dir, wav_scp), args.out_dir, args.dtype,

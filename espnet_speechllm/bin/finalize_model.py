@@ -17,7 +17,7 @@ import torch
 import yaml
 
 from espnet_speechllm.peft_export import export_lora_adapters
-from espnet_speechllm.utils.cli import make_parser, setup_logging
+from espnet_speechllm.utils.cli import add_force, make_parser, setup_logging
 
 logger = logging.getLogger("finalize_model")
 
@@ -49,7 +49,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser = make_parser(__doc__)
     parser.add_argument("--exp_dir", required=True, help="training output dir (holds config.yaml)")
     parser.add_argument("--inference_model", default="valid.acc.ave.pth", help="model file name in exp_dir")
-    parser.add_argument("--force", action="store_true", help="rewrite an existing peft/ export")
+    add_force(parser, "rewrite an existing peft/ export")
     return parser
 
 
@@ -62,7 +62,7 @@ def main(argv=None) -> None:
     model_file = ensure_averaged_model(exp_dir, args.inference_model, config)
     peft_dir = exp_dir / "peft"
     if peft_dir.exists() and not args.force:
-        logger.info(f"{peft_dir} exists: skipping the PEFT export (use --force to redo it)")
+        logger.info(f"{peft_dir} exists: skipping the PEFT export (--force true redoes it)")
         return
     state = torch.load(model_file, map_location="cpu", weights_only=True)
     written = export_lora_adapters(state, config, peft_dir)

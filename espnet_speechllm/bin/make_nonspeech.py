@@ -30,9 +30,9 @@ from typing import Dict, List, Optional, Tuple
 import soundfile as sf
 
 from espnet_speechllm.datagen import nonspeech
-from espnet_speechllm.datagen.cli import run_main, setup_logging, str2bool
 from espnet_speechllm.datagen.datadir import DataDir, DoneMarker, OutputsExistError, read_kaldi_file, write_data_dir
 from espnet_speechllm.datagen.progress import progress
+from espnet_speechllm.utils.cli import MissingInputError, UserError, run_main, setup_logging, str2bool
 
 logger = logging.getLogger(__name__)
 
@@ -76,12 +76,12 @@ def get_parser() -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------------------------------- MUSAN
 def find_musan(musan_dir: str, categories: List[str]) -> str:
     if not musan_dir:
-        raise ValueError("--musan_dir is empty: set MUSAN in db.sh to the MUSAN directory (the one with noise/ and "
-                         "music/; https://www.openslr.org/17), or use the sox-synthesized non-speech (--source sox)")
+        raise UserError("--musan_dir is empty: set MUSAN in db.sh to the MUSAN directory (the one with noise/ and "
+                        "music/; https://www.openslr.org/17), or use the sox-synthesized non-speech (--source sox)")
     for cand in (musan_dir, os.path.join(musan_dir, "musan")):
         if all(os.path.isdir(os.path.join(cand, c)) for c in categories):
             return cand
-    raise FileNotFoundError(f"MUSAN not found at {musan_dir}: expected {musan_dir}/{{{','.join(categories)}}}/<source>/"
+    raise MissingInputError(f"MUSAN not found at {musan_dir}: expected {musan_dir}/{{{','.join(categories)}}}/<source>/"
                             "*.wav (or the same under musan/); download it from https://www.openslr.org/17")
 
 
@@ -98,7 +98,7 @@ def musan_files(root: str, category: str) -> List[Tuple[str, object]]:
     if bad:
         logger.warning("%s/%s: %d unreadable files skipped", root, category, bad)
     if not out:
-        raise FileNotFoundError(f"no readable .wav files under {root}/{category}/")
+        raise MissingInputError(f"no readable .wav files under {root}/{category}/")
     return out
 
 
@@ -136,9 +136,9 @@ def build_musan(args) -> Dict[str, Dict[str, Tuple[str, str]]]:
     bank_categories = args.bank_categories.split()
     for c in set(categories) | set(bank_categories):
         if c not in MUSAN_CATEGORIES:
-            raise ValueError(f"unknown MUSAN category {c!r}: use {MUSAN_CATEGORIES} (speech/ is never non-speech)")
+            raise UserError(f"unknown MUSAN category {c!r}: use {MUSAN_CATEGORIES} (speech/ is never non-speech)")
     if not 0 < args.min_chunk_seconds <= args.max_chunk_seconds:
-        raise ValueError("need 0 < --min_chunk_seconds <= --max_chunk_seconds")
+        raise UserError("need 0 < --min_chunk_seconds <= --max_chunk_seconds")
     root = find_musan(args.musan_dir, sorted(set(categories) | set(bank_categories)))
     out: Dict[str, Dict[str, Tuple[str, str]]] = {s: {} for s in SPLITS}
     stats = collections.Counter()
@@ -178,12 +178,12 @@ def build_musan(args) -> Dict[str, Dict[str, Tuple[str, str]]]:
 # ------------------------------------------------------------------------------------------------- sox
 def build_sox(args) -> Dict[str, Dict[str, Tuple[str, str]]]:
     if not 0 < args.min_seconds <= args.max_seconds:
-        raise ValueError("need 0 < --min_seconds <= --max_seconds")
+        raise UserError("need 0 < --min_seconds <= --max_seconds")
     speech: List[str] = []
     if args.speech_scp:
         speech = [v for _, v in sorted(read_kaldi_file(args.speech_scp).items())]
         if len(speech) < 2:
-            raise ValueError(f"{args.speech_scp}: need at least 2 utterances to reverse")
+            raise UserError(f"{args.speech_scp}: need at least 2 utterances to reverse")
     half = len(speech) // 2  # train reverses the first half, test the second
     sources = {"train": speech[:half], "test": speech[half:], "bank": []}
     sizes = {"train": args.num_train, "test": args.num_test, "bank": args.num_bank}
@@ -251,7 +251,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         raise AssertionError("noise bank and non-speech test share audio")
     for split in SPLITS:
         if not out[split]:
-            raise ValueError(f"{dirs[split]} would be empty; check the MUSAN layout and the size options")
+            raise UserError(f"{dirs[split]} would be empty; check the MUSAN layout and the size options")
         items = out[split]
         data = DataDir(wav_scp={u: e for u, (e, _) in items.items()}, utt2spk={u: u for u in items},
                        text={u: "" for u in items}, extra={"utt2category": {u: c for u, (_, c) in items.items()}})

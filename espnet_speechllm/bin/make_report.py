@@ -36,6 +36,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from espnet_speechllm.scoring.results_md import write_keeping_sections
 from espnet_speechllm.scoring.sclite import SCLITE_FIELDS, find_sclite
+from espnet_speechllm.utils.cli import UserError, run_main, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def expand_exp_dirs(patterns: Sequence[str]) -> List[Path]:
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         matches = [Path(m) for m in matches if Path(m).is_dir()]
         if not matches:
-            raise ValueError(f"--exp_dir {pattern!r}: no such directory")
+            raise UserError(f"--exp_dir {pattern!r}: no such directory")
         dirs.extend(m for m in matches if m not in dirs)
     return dirs
 
@@ -413,7 +414,7 @@ def exp_section(exp_dir: Path, base: Path, config_file: Optional[str], dump_dir:
             report = json.load(f)
         for key in ("total", "trainable"):
             if key not in report:
-                raise ValueError(f"{exp_dir / 'param_report.json'}: missing key {key!r}")
+                raise UserError(f"{exp_dir / 'param_report.json'}: missing key {key!r}")
         lines += ["### Parameters", ""] + param_table(report) + [""]
 
     scores = find_scores(exp_dir)
@@ -460,16 +461,10 @@ def make_report(exp_dirs: Sequence[Path], out: Path, config_file: Optional[str],
 def main(argv: Optional[Sequence[str]] = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = get_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
-    )
+    setup_logging(args.log_level)
     make_report(expand_exp_dirs(args.exp_dir), Path(args.out), args.config_file, argv,
                 Path(args.dump_dir) if args.dump_dir else None)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as e:
-        logging.getLogger(__name__).error("%s", e)
-        sys.exit(1)
+    run_main(main)

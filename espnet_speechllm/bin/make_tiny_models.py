@@ -34,7 +34,7 @@ from espnet_speechllm.llm.prompt import DEFAULT_TEMPLATE
 from espnet_speechllm.pretrain.ctc_encoder import CharUnits, TokenUnits, greedy_ctc_cer, load_ctc_data, pretrain_ctc
 from espnet_speechllm.pretrain.text_lm import PretrainSampler, copy_accuracy, perplexity, pretrain_causal_lm
 from espnet_speechllm.pretrain.tokenizer import train_llama_tokenizer
-from espnet_speechllm.utils.cli import make_parser, setup_logging
+from espnet_speechllm.utils.cli import add_force, make_parser, setup_logging
 
 logger = logging.getLogger("make_tiny_models")
 
@@ -274,7 +274,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--text", required=True, help="text pool, one sentence per line (tokenizer + LLM pretraining)")
     parser.add_argument("--pretrain_data", default=None, help="data dir (wav.scp, text) for encoder CTC pretraining")
     parser.add_argument("--config", default=None, help="YAML overriding the defaults: sections " + ", ".join(DEFAULTS))
-    parser.add_argument("--force", action="store_true", help="rebuild even if <output_dir> is complete")
+    add_force(parser, "rebuild even if <output_dir> is complete")
     return parser
 
 
@@ -292,15 +292,15 @@ def main(argv=None) -> None:
     if os.path.exists(done) and not args.force:
         with open(done, encoding="utf-8") as f:
             if f.read() == settings:
-                logger.info(f"{done}: models already built from these inputs, nothing to do (--force rebuilds)")
+                logger.info(f"{done}: models already built from these inputs, nothing to do (--force true rebuilds)")
                 return
         raise SystemExit(f"{args.output_dir} was built from another config or other data ({done}); "
-                         "rerun with --force to rebuild it")
+                         "rerun with --force true to rebuild it")
     for sub in ("llm", "encoder"):
         path = os.path.join(args.output_dir, sub)
         if os.path.exists(path):
             if not args.force:
-                raise SystemExit(f"{path} exists but {done} does not (an interrupted build?); rerun with --force")
+                raise SystemExit(f"{path} exists but {done} does not (an interrupted build?); rerun with --force true")
             shutil.rmtree(path)
     t0 = time.time()
     llm_dir, enc_dir = os.path.join(args.output_dir, "llm"), os.path.join(args.output_dir, "encoder")

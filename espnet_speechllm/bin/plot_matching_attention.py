@@ -15,11 +15,10 @@ import torch
 
 from espnet_speechllm.bin.make_report import _pyplot
 from espnet_speechllm.data.audio import SAMPLE_RATE, load_audio, read_scp
-from espnet_speechllm.datagen.cli import run_main
 from espnet_speechllm.datagen.datadir import read_kaldi_file
 from espnet_speechllm.encoder.precomputed import restore_source_encoder
 from espnet_speechllm.tasks.speechllm import SpeechLLMTask
-from espnet_speechllm.utils.cli import make_parser, setup_logging
+from espnet_speechllm.utils.cli import UserError, make_parser, run_main, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ def first_utterance(data_dir: str, utt_id: str = ""):
     for key, entry in read_scp(os.path.join(data_dir, "wav.scp")).items():
         if (utt_id and key == utt_id) or (not utt_id and texts.get(key)):
             return key, entry, texts.get(key, "")
-    raise ValueError(f"{data_dir}: " + (f"no utterance {utt_id!r}" if utt_id else "no utterance with a transcript"))
+    raise UserError(f"{data_dir}: " + (f"no utterance {utt_id!r}" if utt_id else "no utterance with a transcript"))
 
 
 @torch.no_grad()

@@ -24,7 +24,6 @@ Example:
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
@@ -40,19 +39,12 @@ from espnet_speechllm.scoring.sclite import (
     write_trn,
 )
 from espnet_speechllm.scoring.text_normalize import normalize_text, read_text
+from espnet_speechllm.utils.cli import UserError, run_main, setup_logging, str2bool
 
 logger = logging.getLogger(__name__)
 
 _MAX_LISTED = 5  # keys shown in error messages
 _MAX_WEIGHT_DIFFS_SAVED = 50  # utterances kept in result.json
-
-
-def str2bool(value: str) -> bool:
-    if value.lower() in ("true", "yes", "1"):
-        return True
-    if value.lower() in ("false", "no", "0"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -112,7 +104,7 @@ def check_same_utterances(refs: Mapping[str, str], hyps: Mapping[str, str], ref_
     if extra:
         msg.append(f"{len(extra)} not in the references, e.g. {extra[:_MAX_LISTED]}")
     msg.append("decode every utterance of the reference set (an empty hypothesis is a line with the id only)")
-    raise ValueError("; ".join(msg))
+    raise UserError("; ".join(msg))
 
 
 def default_speaker(utt_id: str) -> str:
@@ -132,7 +124,7 @@ def load_utt2spk(path: Optional[str], ref_text: Path, utt_ids: Sequence[str]) ->
     utt2spk = read_text(path)
     missing = [u for u in utt_ids if not utt2spk.get(u, "").strip()]
     if missing:
-        raise ValueError(f"{path}: no speaker for {len(missing)} utterances, e.g. {missing[:_MAX_LISTED]}")
+        raise UserError(f"{path}: no speaker for {len(missing)} utterances, e.g. {missing[:_MAX_LISTED]}")
     # sclite's -i rm splits the id at the first '-', so a '-' inside a speaker id would shorten it.
     return {u: utt2spk[u].split()[0].replace("-", "_") for u in utt_ids}
 
@@ -256,7 +248,7 @@ def find_durations(args: argparse.Namespace, ref_text: Path) -> Dict[str, float]
         elif (ref_text.parent / "utt2dur").is_file():
             dur = str(ref_text.parent / "utt2dur")
         else:
-            raise ValueError(
+            raise UserError(
                 f"hallucination metrics need durations: no utt2num_samples or utt2dur next to {ref_text}; "
                 "pass --utt2num_samples or --utt2dur"
             )
@@ -270,7 +262,7 @@ def score(args: argparse.Namespace) -> dict:
     out_dir = Path(args.out_dir)
     refs_raw, hyps_raw = read_text(ref_path), read_text(hyp_path)
     if not refs_raw:
-        raise ValueError(f"{ref_path}: no utterances")
+        raise UserError(f"{ref_path}: no utterances")
     check_same_utterances(refs_raw, hyps_raw, ref_path, hyp_path)
     utt_ids = sorted(refs_raw)
     refs = {u: normalize_text(refs_raw[u]) for u in utt_ids}
@@ -331,16 +323,9 @@ def score(args: argparse.Namespace) -> dict:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = get_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
-    )
+    setup_logging(args.log_level)
     score(args)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        # A one-line reason is what a stage log needs; the traceback adds nothing for input errors.
-        logging.getLogger(__name__).error("%s", e)
-        sys.exit(1)
+    run_main(main)

@@ -33,7 +33,7 @@ from espnet_speechllm.decode.config import BeamSearchConfig
 from espnet_speechllm.encoder.hf_speech_encoder import min_input_samples
 from espnet_speechllm.encoder.precomputed import restore_source_encoder
 from espnet_speechllm.tasks.speechllm import SpeechLLMTask
-from espnet_speechllm.utils.cli import make_parser, setup_logging
+from espnet_speechllm.utils.cli import UserError, make_parser, setup_logging
 
 logger = logging.getLogger("speechllm_inference")
 
@@ -47,13 +47,13 @@ def load_decode_config(path: Optional[str], nbest: Optional[int] = None) -> Beam
         with open(path, encoding="utf-8") as f:
             conf = yaml.safe_load(f) or {}
         if not isinstance(conf, dict):
-            raise ValueError(f"{path}: expected a mapping of decoding options, got {type(conf).__name__}")
+            raise UserError(f"{path}: expected a mapping of decoding options, got {type(conf).__name__}")
     if nbest is not None:
         conf["nbest"] = nbest
     try:
         return BeamSearchConfig.from_dict(conf)
     except ValueError as e:
-        raise ValueError(f"{path or 'decoding options'}: {e}") from e
+        raise UserError(f"{path or 'decoding options'}: {e}") from e
 
 
 class HypothesisWriter:
@@ -119,7 +119,7 @@ class SpeechLLMDecoder:
             budget = self.config.max_new_tokens_for_duration(sec)
             if self.max_positions is not None:
                 if prefix_len >= self.max_positions:
-                    raise ValueError(
+                    raise UserError(
                         f"utterance {utt_id!r} ({sec:.2f} s) is too long for the LLM: its prompt + speech prefix "
                         f"has {prefix_len} positions, max_position_embeddings is {self.max_positions}. Remove or "
                         "split utterances this long (e.g. a lower maximum duration in the dump stage)."
@@ -136,7 +136,7 @@ class SpeechLLMDecoder:
         """speech (B, S) float waveforms at 16 kHz, speech_lengths (B,) -> per utterance its n-best."""
         for utt_id, n in zip(utt_ids, speech_lengths.tolist()):
             if n < self.min_samples:
-                raise ValueError(
+                raise UserError(
                     f"utterance {utt_id!r} has {n} samples ({n / SAMPLE_RATE:.3f} s); the encoder needs at least "
                     f"{self.min_samples} (its receptive field). Drop it from the set (stage 6 drops test utterances "
                     "shorter than --min_test_wav_duration)."
@@ -179,7 +179,7 @@ def main(argv=None) -> None:
     logger.info("%s %s", os.path.basename(sys.executable), " ".join(sys.argv if argv is None else argv))
     config = load_decode_config(args.config, args.nbest)
     if args.ngpu > 1:
-        raise ValueError(f"--ngpu {args.ngpu}: a decoding job uses at most one GPU; run more jobs (--nj)")
+        raise UserError(f"--ngpu {args.ngpu}: a decoding job uses at most one GPU; run more jobs (--nj)")
     device = "cuda" if args.ngpu > 0 else "cpu"
     dtype = DTYPES[args.dtype]
 
@@ -219,7 +219,7 @@ def main(argv=None) -> None:
     finally:
         writer.close()
     if num_utts == 0:
-        raise ValueError(f"no utterance to decode in {args.data_path_and_name_and_type} (key file {args.key_file})")
+        raise UserError(f"no utterance to decode in {args.data_path_and_name_and_type} (key file {args.key_file})")
     logger.info(f"decoded {num_utts} utterances ({empty} empty hypotheses) into {args.output_dir}")
     logger.info(f"RTF {decode_seconds / audio_seconds:.4f}: decoding {decode_seconds:.2f} s for "
                 f"{audio_seconds:.2f} s of audio ({num_utts / decode_seconds:.2f} utterances/s, {device}, "

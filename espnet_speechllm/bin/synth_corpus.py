@@ -32,9 +32,9 @@ import soundfile as sf
 
 from espnet_speechllm.data.audio_io import mix_at_snr, to_float, write_wav
 from espnet_speechllm.datagen import espeak, nonspeech, sentences
-from espnet_speechllm.datagen.cli import run_main, setup_logging, str2bool
 from espnet_speechllm.datagen.datadir import DataDir, DoneMarker, OutputsExistError, write_data_dir
 from espnet_speechllm.datagen.progress import progress
+from espnet_speechllm.utils.cli import UserError, run_main, setup_logging, str2bool
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             sizes[name] = value
     for name, n in sizes.items():
         if n < 1:
-            raise ValueError(f"--num_{name} must be >= 1, got {n}")
+            raise UserError(f"--num_{name} must be >= 1, got {n}")
     audio_dir = os.path.abspath(args.audio_dir)
     local = os.path.join(args.data_dir, "local")
     settings = dict(sizes=sizes, seed=args.seed, audio_dir=audio_dir, version=1)

@@ -13,6 +13,7 @@ import numpy as np
 from espnet2.train import dataset as espnet_dataset
 
 from espnet_speechllm.data.audio_io import AudioReadError, read_audio
+from espnet_speechllm.utils.cli import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -29,9 +30,9 @@ def read_scp(path: str) -> Dict[str, str]:
                 continue
             parts = line.split(maxsplit=1)
             if len(parts) != 2:
-                raise ValueError(f"{path}:{lineno}: expected 'utt_id entry', got {line!r}")
+                raise UserError(f"{path}:{lineno}: expected 'utt_id entry', got {line!r}")
             if parts[0] in entries:
-                raise ValueError(f"{path}:{lineno}: duplicate utterance id {parts[0]!r}")
+                raise UserError(f"{path}:{lineno}: duplicate utterance id {parts[0]!r}")
             entries[parts[0]] = parts[1]
     return entries
 
@@ -41,22 +42,22 @@ def load_audio(utt_id: str, entry: str, sample_rate: int = SAMPLE_RATE) -> np.nd
     try:
         samples, rate = read_audio(entry, dtype="float32")
     except AudioReadError as e:
-        raise ValueError(
+        raise UserError(
             f"utterance {utt_id!r}: cannot read audio {entry!r} ({e}). "
             "Check the wav.scp entry, or rerun stage 6 which drops unreadable utterances."
         ) from e
     if rate != sample_rate:
-        raise ValueError(
+        raise UserError(
             f"utterance {utt_id!r}: {entry!r} has sample rate {rate} Hz, expected {sample_rate} Hz. "
             f"Resample it (e.g. sox in.wav -r {sample_rate} out.wav) or rerun data preparation."
         )
     if samples.ndim != 1:
-        raise ValueError(
+        raise UserError(
             f"utterance {utt_id!r}: {entry!r} has {samples.shape[1]} channels, expected mono. "
             "Downmix it (e.g. sox in.wav -c 1 out.wav)."
         )
     if samples.size == 0:
-        raise ValueError(f"utterance {utt_id!r}: {entry!r} holds no samples")
+        raise UserError(f"utterance {utt_id!r}: {entry!r} holds no samples")
     return samples
 
 

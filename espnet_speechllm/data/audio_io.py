@@ -14,12 +14,14 @@ from typing import Optional, Tuple
 import numpy as np
 import soundfile as sf
 
+from espnet_speechllm.utils.cli import UserError
+
 logger = logging.getLogger(__name__)
 
 _ARK_RE = re.compile(r"^(.+\.ark):(\d+)(\[.*\])?$")
 
 
-class AudioReadError(Exception):
+class AudioReadError(UserError):
     """An entry could not be read; ``reason`` is a short tag (``missing_file`` or ``unreadable``)."""
 
     def __init__(self, reason: str, message: str):
@@ -125,7 +127,7 @@ def power(x: np.ndarray) -> float:
 def fit_length(noise: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
     """Noise cut at a random offset when longer than ``length``, repeated when shorter."""
     if noise.size == 0:
-        raise ValueError("empty noise signal")
+        raise UserError("empty noise signal")
     if noise.shape[0] >= length:
         start = int(rng.integers(0, noise.shape[0] - length + 1))
         return noise[start:start + length]
@@ -142,7 +144,7 @@ def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float, rng: np.ran
     noise = fit_length(noise, speech.shape[0], rng)
     p_speech, p_noise = power(speech), power(noise)
     if p_noise <= 0.0:
-        raise ValueError("noise signal is digital silence")
+        raise UserError("noise signal is digital silence")
     if p_speech <= 0.0:
         return speech.copy(), False
     gain = np.sqrt(p_speech / (p_noise * 10.0 ** (snr_db / 10.0)))

@@ -11,12 +11,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
 
+from espnet_speechllm.utils.cli import MissingInputError, UserError
+
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, os.PathLike]
 
 
-class OutputsExistError(RuntimeError):
+class OutputsExistError(UserError, RuntimeError):
     """Outputs exist from a run with other settings, and overwriting them was not asked for."""
 
 
@@ -32,8 +34,8 @@ def read_kaldi_file(path: PathLike, allow_empty_value: bool = False) -> Dict[str
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise ValueError(f"{path} line {lineno} is not valid UTF-8 ({e.reason} at byte {e.start}): "
-                                 f"{raw[:80]!r}") from None
+                raise UserError(f"{path} line {lineno} is not valid UTF-8 ({e.reason} at byte {e.start}): "
+                                f"{raw[:80]!r}") from None
             line = line.rstrip("\r\n")
             if not line.strip():
                 continue
@@ -41,10 +43,10 @@ def read_kaldi_file(path: PathLike, allow_empty_value: bool = False) -> Dict[str
             key = parts[0]
             value = parts[1] if len(parts) > 1 else ""
             if not value and not allow_empty_value:
-                raise ValueError(f"{path} line {lineno}: key {key!r} has no value")
+                raise UserError(f"{path} line {lineno}: key {key!r} has no value")
             if key in out:
-                raise ValueError(f"{path} line {lineno}: key {key!r} is duplicated; "
-                                 f"run utils/fix_data_dir.sh {os.path.dirname(str(path)) or '.'}")
+                raise UserError(f"{path} line {lineno}: key {key!r} is duplicated; "
+                                f"run utils/fix_data_dir.sh {os.path.dirname(str(path)) or '.'}")
             out[key] = value
     return out
 
@@ -89,7 +91,7 @@ def read_data_dir(path: PathLike, require_text: bool = True) -> DataDir:
     path = str(path)
     for name in ["wav.scp", "utt2spk"] + (["text"] if require_text else []):
         if not os.path.isfile(os.path.join(path, name)):
-            raise FileNotFoundError(f"{path}/{name} does not exist")
+            raise MissingInputError(f"{path}/{name} does not exist")
     wav = read_kaldi_file(os.path.join(path, "wav.scp"))
     utt2spk = read_kaldi_file(os.path.join(path, "utt2spk"))
     text = None
@@ -102,9 +104,9 @@ def read_data_dir(path: PathLike, require_text: bool = True) -> DataDir:
             only_wav = sorted(set(wav) - set(other))
             only_other = sorted(set(other) - set(wav))
             example = (only_wav + only_other)[0]
-            raise ValueError(f"{path}: wav.scp and {name} have different utterances ({len(only_wav)} only in "
-                             f"wav.scp, {len(only_other)} only in {name}, e.g. {example}); "
-                             f"run utils/fix_data_dir.sh {path}")
+            raise UserError(f"{path}: wav.scp and {name} have different utterances ({len(only_wav)} only in "
+                            f"wav.scp, {len(only_other)} only in {name}, e.g. {example}); "
+                            f"run utils/fix_data_dir.sh {path}")
     return DataDir(wav_scp=wav, utt2spk=utt2spk, text=text)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Iterable, List, Sequence
 
 from espnet_speechllm.datagen.progress import progress
+from espnet_speechllm.utils.cli import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def check_tools() -> None:
     """Raises RuntimeError naming the missing program and how to get it."""
     for prog, pkg in [("espeak-ng", "espeak-ng"), ("sox", "sox")]:
         if shutil.which(prog) is None:
-            raise RuntimeError(f"{prog} not found on PATH; install it (Debian/Ubuntu: apt-get install {pkg})")
+            raise UserError(f"{prog} not found on PATH; install it (Debian/Ubuntu: apt-get install {pkg})")
 
 
 @functools.lru_cache(maxsize=None)
@@ -87,8 +88,8 @@ def check_voices(vs: Iterable[Voice]) -> None:
     langs, variants = set(available_languages()), set(available_variants())
     bad = sorted({v.spec for v in vs if v.language not in langs or (v.variant and v.variant not in variants)})
     if bad:
-        raise ValueError(f"espeak-ng lacks the voices {bad}; installed English languages: {sorted(langs)}; "
-                         f"variants: see `ls {_espeak_data_dir()}/voices/!v`")
+        raise UserError(f"espeak-ng lacks the voices {bad}; installed English languages: {sorted(langs)}; "
+                        f"variants: see `ls {_espeak_data_dir()}/voices/!v`")
 
 
 def synthesize(text: str, out_path: str, voice: Voice, rate: int = 175, pitch: int = 50,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 from espnet_speechllm.data.audio_io import entry_kind
+from espnet_speechllm.utils.cli import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def _generators(kind: str, rng: random.Random) -> List[str]:
         return ["sine", str(base), "sine", str(2 * base), "sine", str(3 * base)]
     if kind == "noise_tone":
         return [f"{rng.choice(NOISE_KINDS)}noise", "sine", str(rng.randint(200, 2000))]
-    raise ValueError(f"unknown non-speech kind {kind!r}; choose from {KINDS}")
+    raise UserError(f"unknown non-speech kind {kind!r}; choose from {KINDS}")
 
 
 def make_nonspeech(out_path: str, kind: str, duration: float, rng: random.Random,
@@ -72,21 +73,21 @@ def make_nonspeech(out_path: str, kind: str, duration: float, rng: random.Random
     (sox ``reverse``) and cut to ``duration``. Raises RuntimeError when sox fails.
     """
     if duration <= 0:
-        raise ValueError(f"duration must be > 0, got {duration}")
+        raise UserError(f"duration must be > 0, got {duration}")
     os.makedirs(os.path.dirname(out_path) or ".", exist_ok=True)
     if level_db is None:
         level_db = round(rng.uniform(*LEVEL_RANGE), 1)
     post = ["gain", "-n", str(level_db)]
     if kind == "reversed_speech":
         if not speech_entry:
-            raise ValueError("reversed_speech needs a speech_entry")
+            raise UserError("reversed_speech needs a speech_entry")
         post = ["reverse", "trim", "0", str(round(duration, 3))] + post
         if entry_kind(speech_entry) == "pipe":
             src = speech_entry.strip()[:-1].rstrip() + " | sox -V1 -t wav - "
         elif entry_kind(speech_entry) == "file":
             src = "sox -V1 " + shlex.quote(speech_entry.strip()) + " "
         else:
-            raise ValueError(f"reversed_speech needs a file or pipe entry, got {speech_entry!r}")
+            raise UserError(f"reversed_speech needs a file or pipe entry, got {speech_entry!r}")
         cmd = src + " ".join(shlex.quote(a) for a in _sox_out(out_path) + post)
         proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True)
         args = ["bash", "-c", cmd]

@@ -12,6 +12,8 @@ a pool does not change when a pool after it is resized.
 import random
 from typing import Callable, Dict, List, Mapping, Sequence, Set
 
+from espnet_speechllm.utils.cli import UserError
+
 MIN_WORDS = 4
 MAX_WORDS = 14
 
@@ -397,7 +399,7 @@ def make_pools(sizes: Mapping[str, int], seed: int = 0) -> Dict[str, List[str]]:
     pools: Dict[str, List[str]] = {}
     for name, size in sizes.items():
         if size < 0:
-            raise ValueError(f"pool {name}: size must be >= 0, got {size}")
+            raise UserError(f"pool {name}: size must be >= 0, got {size}")
         rng = random.Random(f"{seed}:{name}")
         pool: List[str] = []
         seen: Set[str] = set()
@@ -406,8 +408,8 @@ def make_pools(sizes: Mapping[str, int], seed: int = 0) -> Dict[str, List[str]]:
         while len(pool) < size:
             attempts += 1
             if attempts > max_attempts:
-                raise ValueError(f"pool {name}: found only {len(pool)} new distinct sentences of {size} "
-                                 f"after {max_attempts} draws; ask for fewer sentences")
+                raise UserError(f"pool {name}: found only {len(pool)} new distinct sentences of {size} "
+                                f"after {max_attempts} draws; ask for fewer sentences")
             s = sentence(rng)
             if s in taken or s in seen:
                 continue

@@ -8,6 +8,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from espnet_speechllm.utils.cli import UserError
+
 
 @dataclass
 class BeamSearchConfig:
@@ -68,7 +70,7 @@ class BeamSearchConfig:
         known = cls.field_names()
         unknown = sorted(k for k in conf if k not in known)
         if unknown:
-            raise ValueError(f"unknown decoding option(s) {unknown}; known options: {sorted(known)}")
+            raise UserError(f"unknown decoding option(s) {unknown}; known options: {sorted(known)}")
         return cls(**conf)
 
     @classmethod
@@ -81,35 +83,35 @@ class BeamSearchConfig:
     def validate(self) -> None:
         """Raise a ValueError naming the bad value and the fix."""
         if not isinstance(self.beam_size, int) or self.beam_size < 1:
-            raise ValueError(f"beam_size must be an int >= 1, got {self.beam_size!r}")
+            raise UserError(f"beam_size must be an int >= 1, got {self.beam_size!r}")
         if not isinstance(self.nbest, int) or not 1 <= self.nbest <= self.beam_size:
-            raise ValueError(f"nbest must be in [1, beam_size={self.beam_size}], got {self.nbest!r}")
+            raise UserError(f"nbest must be in [1, beam_size={self.beam_size}], got {self.nbest!r}")
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be an int >= 1, got {self.max_new_tokens!r}")
+            raise UserError(f"max_new_tokens must be an int >= 1, got {self.max_new_tokens!r}")
         if not isinstance(self.min_new_tokens, int) or self.min_new_tokens < 0:
-            raise ValueError(f"min_new_tokens must be an int >= 0, got {self.min_new_tokens!r}")
+            raise UserError(f"min_new_tokens must be an int >= 0, got {self.min_new_tokens!r}")
         if not isinstance(self.no_repeat_ngram_size, int) or self.no_repeat_ngram_size < 0:
-            raise ValueError(
+            raise UserError(
                 f"no_repeat_ngram_size must be an int >= 0 (0 disables), got {self.no_repeat_ngram_size!r}")
         if not isinstance(self.no_loop_ngram_size, int) or self.no_loop_ngram_size < 0:
-            raise ValueError(
+            raise UserError(
                 f"no_loop_ngram_size must be an int >= 0 (0 disables), got {self.no_loop_ngram_size!r}")
         if isinstance(self.length_penalty, bool) or not isinstance(self.length_penalty, (int, float)):
-            raise ValueError(f"length_penalty must be a number, got {self.length_penalty!r}")
+            raise UserError(f"length_penalty must be a number, got {self.length_penalty!r}")
         self.length_penalty = float(self.length_penalty)
         if not (isinstance(self.early_stopping, bool) or self.early_stopping == "never"):
-            raise ValueError(f"early_stopping must be true, false or 'never', got {self.early_stopping!r}")
+            raise UserError(f"early_stopping must be true, false or 'never', got {self.early_stopping!r}")
         eos = self.eos_token_id
         if eos is not None and not (
             isinstance(eos, int) or (isinstance(eos, (list, tuple)) and eos and all(isinstance(e, int) for e in eos))
         ):
-            raise ValueError(f"eos_token_id must be an int or a non-empty list of ints, got {eos!r}")
+            raise UserError(f"eos_token_id must be an int or a non-empty list of ints, got {eos!r}")
         if self.max_tokens_per_second is not None and self.max_tokens_per_second <= 0:
-            raise ValueError(f"max_tokens_per_second must be > 0 or null, got {self.max_tokens_per_second!r}")
+            raise UserError(f"max_tokens_per_second must be > 0 or null, got {self.max_tokens_per_second!r}")
         if not isinstance(self.shared_prefix_kv, bool):
-            raise ValueError(f"shared_prefix_kv must be true or false, got {self.shared_prefix_kv!r}")
+            raise UserError(f"shared_prefix_kv must be true or false, got {self.shared_prefix_kv!r}")
         if not isinstance(self.max_tokens_constant, int) or self.max_tokens_constant < 0:
-            raise ValueError(f"max_tokens_constant must be an int >= 0, got {self.max_tokens_constant!r}")
+            raise UserError(f"max_tokens_constant must be an int >= 0, got {self.max_tokens_constant!r}")
 
     def eos_ids(self) -> list[int] | None:
         if self.eos_token_id is None:

@@ -19,6 +19,8 @@ from typing import Dict, List, Mapping, Optional, Union
 
 import jiwer
 
+from espnet_speechllm.utils.cli import UserError
+
 logger = logging.getLogger(__name__)
 
 
@@ -30,11 +32,11 @@ def _read_two_columns(path: Path, convert) -> Dict[str, float]:
             if not parts:
                 continue
             if len(parts) != 2:
-                raise ValueError(f"{path}:{lineno}: expected 'utt_id value', got {line.rstrip()!r}")
+                raise UserError(f"{path}:{lineno}: expected 'utt_id value', got {line.rstrip()!r}")
             try:
                 values[parts[0]] = convert(parts[1])
             except ValueError as e:
-                raise ValueError(f"{path}:{lineno}: not a number: {parts[1]!r}") from e
+                raise UserError(f"{path}:{lineno}: not a number: {parts[1]!r}") from e
     return values
 
 
@@ -45,10 +47,10 @@ def read_durations(
 ) -> Dict[str, float]:
     """Return ``{utt_id: seconds}`` from ``utt2num_samples`` (divided by ``sample_rate``) or ``utt2dur``."""
     if (utt2num_samples is None) == (utt2dur is None):
-        raise ValueError("give exactly one of utt2num_samples and utt2dur")
+        raise UserError("give exactly one of utt2num_samples and utt2dur")
     if utt2num_samples is not None:
         if sample_rate <= 0:
-            raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+            raise UserError(f"sample_rate must be positive, got {sample_rate}")
         samples = _read_two_columns(Path(utt2num_samples), int)
         return {k: v / sample_rate for k, v in samples.items()}
     return _read_two_columns(Path(utt2dur), float)
@@ -83,7 +85,7 @@ def hallucination_stats(
     """
     missing = [u for u in refs if u not in durations]
     if missing:
-        raise ValueError(
+        raise UserError(
             f"no duration for {len(missing)} of {len(refs)} utterances, e.g. {missing[:5]}; "
             "the duration file must come from the same data directory as the reference text"
         )

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
 
+from espnet_speechllm.utils.cli import MissingInputError, UserError
+
 logger = logging.getLogger(__name__)
 
 # Columns of sclite's summary tables, in its order.
@@ -52,7 +54,7 @@ def find_sclite(explicit: Optional[str] = None) -> Optional[str]:
 def _check_id(kind: str, value: str, utt_id: str) -> None:
     # Parentheses end the trn id and whitespace splits it: sclite would misread the line silently.
     if not value or any(c in value for c in "()") or any(c.isspace() for c in value):
-        raise ValueError(f"{kind} {value!r} of utterance {utt_id!r} cannot be written to a trn file")
+        raise UserError(f"{kind} {value!r} of utterance {utt_id!r} cannot be written to a trn file")
 
 
 def sclite_id(trn_id: str) -> str:
@@ -80,7 +82,7 @@ def write_trn(
             trn_id = f"{spk}-{utt_id}"
             reported = sclite_id(trn_id)
             if reported in seen:
-                raise ValueError(
+                raise UserError(
                     f"utterances {seen[reported]!r} and {utt_id!r} differ only in letter case; sclite "
                     "lowercases ids and would merge them"
                 )
@@ -147,7 +149,7 @@ def run_sclite(
     """Run ``sclite -r ref trn -h hyp trn -i rm -o all stdout``, save the report, return its numbers."""
     exe = find_sclite(sclite)
     if exe is None:
-        raise FileNotFoundError(
+        raise MissingInputError(
             "sclite not found on PATH nor at /usr/lib/sctk/bin/sclite; install Debian's 'sctk' package"
         )
     cmd = [exe, "-r", str(ref_trn), "trn", "-h", str(hyp_trn), "trn", "-i", "rm", "-o", "all", "stdout"]

@@ -20,6 +20,8 @@ import unicodedata
 from pathlib import Path
 from typing import Dict, Union
 
+from espnet_speechllm.utils.cli import UserError
+
 logger = logging.getLogger(__name__)
 
 _APOSTROPHES = {"\u2018": "'", "\u2019": "'", "\u02bc": "'"}
@@ -51,7 +53,7 @@ def read_text(path: Union[str, Path]) -> Dict[str, str]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise ValueError(
+                raise UserError(
                     f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start}): {raw[:80]!r}"
                 ) from e
             line = line.rstrip("\r\n")
@@ -61,7 +63,7 @@ def read_text(path: Union[str, Path]) -> Dict[str, str]:
             parts = line.strip().split(maxsplit=1)
             utt_id = parts[0]
             if utt_id in texts:
-                raise ValueError(f"{path}:{lineno}: duplicate utterance id {utt_id!r}")
+                raise UserError(f"{path}:{lineno}: duplicate utterance id {utt_id!r}")
             texts[utt_id] = parts[1] if len(parts) > 1 else ""
     logger.debug("read %d utterances from %s", len(texts), path)
     return texts

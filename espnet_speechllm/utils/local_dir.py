@@ -6,14 +6,16 @@ loader needs, with the fix; ``path.sh`` also sets ``HF_HUB_OFFLINE=1`` and ``TRA
 """
 import os
 
+from espnet_speechllm.utils.cli import UserError
+
 
 def local_model_dir(model_dir: str, what: str, needs: str = "config.json") -> str:
     """``model_dir`` when it is a local dir holding ``needs`` (None: any dir); else a ValueError naming it."""
     if not isinstance(model_dir, (str, os.PathLike)) or not os.path.isdir(model_dir):
-        raise ValueError(
+        raise UserError(
             f"{what}={model_dir!r} is not a local directory; models are read from local HF-format dirs only "
             "(nothing is downloaded at run time): download it once, e.g. `huggingface-cli download <name> "
             "--local-dir <dir>`, and give that dir, or run stage 7")
     if needs and not os.path.isfile(os.path.join(model_dir, needs)):
-        raise ValueError(f"{what}={model_dir!r} holds no {needs}; put a local HF-format model there or run stage 7")
+        raise UserError(f"{what}={model_dir!r} holds no {needs}; put a local HF-format model there or run stage 7")
     return str(model_dir)

@@ -34,6 +34,15 @@ def test_peft_export_reproduces_both_sides(tiny_models, make_model_args, tmp_pat
     with torch.no_grad():
         assert torch.allclose(enc(wav).last_hidden_state, model.encoder.model(wav).last_hidden_state, atol=1e-5)
 
+    # --force is a value, as in every tool: false keeps an existing export, true rewrites it
+    exported = exp / "peft/llm/adapter_config.json"
+    original = exported.read_text()
+    exported.write_text("{}")
+    finalize_model.main(["--exp_dir", str(exp), "--force", "false"])
+    assert exported.read_text() == "{}"
+    finalize_model.main(["--exp_dir", str(exp), "--force", "true"])
+    assert exported.read_text() == original
+
 
 def test_finalize_without_training_says_what_to_do(tmp_path, make_model_args, tiny_models):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(vars(make_model_args(tiny_models))))

@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 
+from espnet_speechllm.bin import finalize_model
 from espnet_speechllm.bin.fingerprint import fingerprint
 
 from .conftest import read_kv, run, stub_recipe, write_data_dir
@@ -120,6 +121,9 @@ def test_stages_8_to_13_plumbing(recipe):
     assert train.count("--train_shape_file") == 2 and "--resume" in train and train[-2:] == ["--max_epoch", "2"]
     runsh = open(f"{r}/exp/asr_llm_train_tiny/run.sh").read()
     assert "--stage 9 --stop_stage 9" in runsh and f"cd {r}" in runsh
+    # stage 10: the call parses with the tool's own parser; it rewrites peft/ (the stage runs only when needed)
+    (finalize,) = calls(recipe, "finalize_model")
+    assert finalize_model.get_parser().parse_args(finalize).force is True
     # stage 11: 2 jobs per set, merged; the non-speech test set is decoded too
     infer = calls(recipe, "speechllm_inference")
     assert len(infer) == 4

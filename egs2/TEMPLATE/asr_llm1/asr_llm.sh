@@ -477,8 +477,12 @@ if runs 10; then
     _marker=${asr_exp}/logdir/finalize_model.done
     _finalize_settings() { printf 'model=%s\n' "${inference_model}"; fingerprint "${asr_exp}/config.yaml" "${asr_exp}/${inference_model}"; }
     if ! { [ -f "${asr_exp}/${inference_model}" ] && is_done "${_marker}" "$(_finalize_settings)" "${asr_exp}/${inference_model} + peft/ (stage 10)"; }; then
+        # The stage runs when its marker is missing or records another model (or with --force true): an existing
+        # peft/ is then not known to match the model, so it is always rewritten.
+        # shellcheck disable=SC2086  # python: a command, possibly with options
         run_logged "${asr_exp}/logdir/finalize_model.log" \
-            ${python} -m espnet_speechllm.bin.finalize_model --exp_dir "${asr_exp}" --inference_model "${inference_model}" --force
+            ${python} -m espnet_speechllm.bin.finalize_model --exp_dir "${asr_exp}" --inference_model "${inference_model}" \
+            --force true
         _finalize_settings >"${_marker}"
     fi
     stage_end 10

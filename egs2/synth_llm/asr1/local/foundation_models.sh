@@ -65,7 +65,5 @@ if [ -f "${marker}" ] && grep -q '^shipped=' "${marker}"; then
     log "${out}: replacing the installed shipped stand-ins by a build from scratch"
     rm -rf "${out}/encoder" "${out}/llm" "${marker}"
 fi
-_opts=()
-${force} && _opts=(--force)
 python -m espnet_speechllm.bin.make_tiny_models --output_dir "${out}" --text "${text}" \
-    --pretrain_data "${pretrain_data}" --config "${config}" "${_opts[@]}"
+    --pretrain_data "${pretrain_data}" --config "${config}" --force "${force}"
