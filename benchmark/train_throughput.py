@@ -12,7 +12,7 @@ random across length buckets.
 
 MFU = analytic model FLOPs per second / a bf16 (or fp32) matmul peak MEASURED on this device in the same run.
 Model FLOPs count forward + backward matrix products per utterance at its own length (padding is waste, not
-work); frozen weights get no weight-gradient products (formulas: ``espnet_speechllm/utils/flops.py``).
+work); frozen weights get no weight-gradient products (formulas: ``benchmark/flops.py``).
 Gradient-checkpointing recomputation is shown as hardware FLOPs (HFU), not in MFU.
 
     python benchmark/train_throughput.py                       # CPU: scaled-down model (--scale tiny), seconds
@@ -43,7 +43,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from espnet_speechllm.utils import flops as F  # noqa: E402
+import flops as F  # noqa: E402  (benchmark/flops.py, next to this script)
+
 from espnet_speechllm.utils.reference_configs import HUBERT_LARGE_LL60K, VICUNA_7B_V1_5  # noqa: E402
 
 PAPER_YAML = REPO / "egs2/librispeech_llm/asr1/conf/train_hubert_conv1dmlp_vicuna_lora.yaml"

@@ -9,6 +9,7 @@ Example:
 """
 import logging
 import os
+from typing import List
 
 import numpy as np
 import torch
@@ -32,11 +33,18 @@ def first_utterance(data_dir: str, utt_id: str = ""):
     raise UserError(f"{data_dir}: " + (f"no utterance {utt_id!r}" if utt_id else "no utterance with a transcript"))
 
 
+def transcript_ids(train_args, transcript: str) -> List[int]:
+    """The transcript's token ids as training made them (``text_case`` folding included)."""
+    preprocess = SpeechLLMTask.build_preprocess_fn(train_args, train=False)
+    if preprocess is None:
+        raise UserError("the experiment was trained with use_preprocessor false: its transcripts were not tokenized")
+    return preprocess("utt", {"text": transcript})["text"].tolist()
+
+
 @torch.no_grad()
-def attention_map(model, speech: np.ndarray, transcript: str):
+def attention_map(model, speech: np.ndarray, ids: List[int]):
     """(L tokens, T' frames) weights and the token strings."""
     tokenizer = model.llm.tokenizer
-    ids = tokenizer(transcript, add_special_tokens=False).input_ids
     wav = torch.from_numpy(speech).float()[None]
     emb, emb_lengths = model.encode_speech(wav, torch.tensor([wav.size(1)]))
     text_emb = model.llm.embed(torch.tensor([ids])).to(emb.dtype)
@@ -66,7 +74,7 @@ def main(argv=None) -> None:
     restore_source_encoder(model).eval()  # reads audio even when trained on dumped encoder outputs
     utt_id, entry, transcript = first_utterance(args.data_dir, args.utt_id)
     speech = load_audio(utt_id, entry)
-    weights, tokens = attention_map(model, speech, transcript)
+    weights, tokens = attention_map(model, speech, transcript_ids(train_args, transcript))
     frame_seconds = (len(speech) / SAMPLE_RATE) / weights.shape[1]
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(6, weights.shape[1] / 12), max(3, len(tokens) / 3)))

@@ -1,5 +1,5 @@
 """Batch collation: pad speech with 0.0 and token ids with -1, and add ``*_lengths``."""
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -14,17 +14,11 @@ class SpeechLLMCollateFn:
     Empty arrays (empty transcripts) are valid and give length 0.
     """
 
-    def __init__(self, not_sequence: Sequence[str] = ()):
-        self.not_sequence = set(not_sequence)
-
     def __call__(self, data: List[Tuple[str, Dict[str, np.ndarray]]]):
         utt_ids = [u for u, _ in data]
         batch: Dict[str, torch.Tensor] = {}
         for name in data[0][1]:
             arrays = [torch.from_numpy(np.asarray(d[name])) for _, d in data]
-            if name in self.not_sequence:
-                batch[name] = torch.stack(arrays)
-                continue
             lengths = torch.tensor([a.shape[0] for a in arrays], dtype=torch.long)
             max_len = int(lengths.max()) if len(arrays) else 0
             pad = PAD_VALUES.get(name, 0)

@@ -16,12 +16,11 @@ class TranscriptTokenizer:
     right after the prompt (paper Sec. 2.3, training on non-speech segments with empty transcripts).
     """
 
-    def __init__(self, tokenizer, text_case: str = "keep", train: bool = True):
+    def __init__(self, tokenizer, text_case: str = "keep"):
         if text_case not in TEXT_CASES:
             raise ValueError(f"text_case={text_case!r}; choose one of {TEXT_CASES}")
         self.tokenizer = tokenizer
         self.text_case = text_case
-        self.train = train
 
     def normalize(self, text: str) -> str:
         text = " ".join(text.split())

@@ -1,4 +1,5 @@
-"""Prompt template with one ``<speech>`` slot (DESIGN §3), tokenized once into prefix/suffix ids."""
+"""Prompt template with one ``<speech>`` slot (README.md, "Notes on the model": the LLM input), tokenized once
+into prefix/suffix ids."""
 from typing import List
 
 SPEECH_SLOT = "<speech>"

@@ -25,7 +25,7 @@ from espnet2.tasks.abs_task import AbsTask, optim_classes
 from espnet2.train.class_choices import ClassChoices
 from espnet2.train.trainer import Trainer
 from espnet2.utils.nested_dict_action import NestedDictAction
-from espnet2.utils.types import str2bool, str_or_none
+from espnet2.utils.types import str2bool
 
 from espnet_speechllm.adapter.abs_adapter import AbsAdapter
 from espnet_speechllm.adapter.conv1d_mlp import Conv1dMLPAdapter
@@ -134,7 +134,6 @@ class SpeechLLMTask(AbsTask):
         group.add_argument(
             "--text_case", type=str, default="keep", choices=TEXT_CASES, help="Case folding of transcripts"
         )
-        group.add_argument("--init", type=str_or_none, default=None, help="Unused; kept for ESPnet compatibility")
         for class_choices in cls.class_choices_list:
             class_choices.add_arguments(group)
         return parser
@@ -185,7 +184,7 @@ class SpeechLLMTask(AbsTask):
         model_dir = (args.llm_conf or {}).get("model_dir")
         if model_dir is None:
             raise ValueError("llm_conf.model_dir is required (the tokenizer is read from it)")
-        return TranscriptTokenizer(load_tokenizer(model_dir), text_case=args.text_case, train=train)
+        return TranscriptTokenizer(load_tokenizer(model_dir), text_case=args.text_case)
 
     @classmethod
     def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:

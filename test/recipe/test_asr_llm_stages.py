@@ -128,7 +128,7 @@ def test_stages_8_to_13_plumbing(recipe):
     infer = calls(recipe, "speechllm_inference")
     assert len(infer) == 4
     assert all(c[c.index("--model_file") + 1] == "exp/asr_llm_train_tiny/valid.acc.ave.pth" for c in infer)
-    dec = f"{r}/exp/asr_llm_train_tiny/decode_decode_beam2_valid.acc.ave"
+    dec = f"{r}/exp/asr_llm_train_tiny/decode_beam2_valid.acc.ave"
     assert list(read_kv(f"{dec}/test_clean/text")) == [f"t{i}-u0" for i in range(5)]
     assert len(read_kv(f"{dec}/test_clean/2best_recog/score")) == 5
     # stage 12: --nonspeech only for the non-speech set; results printed
@@ -142,7 +142,7 @@ def test_stages_8_to_13_plumbing(recipe):
     p = asr_llm(recipe)
     out = p.stdout + p.stderr
     assert "exp/stats_train_tiny is done; skipping" in out
-    assert "decode_decode_beam2_valid.acc.ave/test_clean is done; skipping" in out
+    assert "decode_beam2_valid.acc.ave/test_clean is done; skipping" in out
     assert not calls(recipe, "speechllm_inference") and len(calls(recipe, "speechllm_train")) == 1
 
 
@@ -152,7 +152,7 @@ def test_changed_model_or_decode_yaml_is_never_reused(recipe):
     asr_llm(recipe)
     r = recipe["dir"]
     exp = f"{r}/exp/asr_llm_train_tiny"
-    dec = f"{exp}/decode_decode_beam2_valid.acc.ave/test_clean"
+    dec = f"{exp}/decode_beam2_valid.acc.ave/test_clean"
     with open(f"{exp}/valid.acc.ave.pth", "wb") as f:  # more training changed the model (3 MB: size, head, tail)
         f.write(os.urandom(3 << 20))
     p = asr_llm(recipe, "--stage", "10", check=False)

@@ -70,7 +70,7 @@ def test_each_set_is_checked_before_decoding(recipe):
     assert checks[0][checks[0].index("--utt2num_samples") + 1] == "dump/raw/test_clean/utt2num_samples"
     assert "--utt2num_samples" not in checks[1]  # that set has none
     assert all(c[c.index("--train_config") + 1] == "exp/asr_llm_train_tiny/config.yaml" for c in checks)
-    report = json.load(open(f"{recipe['dir']}/exp/asr_llm_train_tiny/decode_decode_ok_valid.acc.ave/test_clean/"
+    report = json.load(open(f"{recipe['dir']}/exp/asr_llm_train_tiny/decode_ok_valid.acc.ave/test_clean/"
                             "logdir/reachability.json"))
     assert report["reachable"] == 3 and report["decode_config"]["no_loop_ngram_size"] == 6
     assert len(calls(recipe, "speechllm_inference")) == 2
@@ -78,7 +78,7 @@ def test_each_set_is_checked_before_decoding(recipe):
 
 def test_unreachable_references_warn_and_decoding_goes_on(recipe):
     p = stage11(recipe, "conf/decode_short.yaml")
-    logdir = "exp/asr_llm_train_tiny/decode_decode_short_valid.acc.ave/test_clean/logdir"
+    logdir = "exp/asr_llm_train_tiny/decode_short_valid.acc.ave/test_clean/logdir"
     assert ("WARNING: test_clean: dump/raw/test_clean/text: 3 of 3 references (100.00%) cannot be decoded with "
             "conf/decode_short.yaml (allowed: 0.1%)") in p.stderr
     assert f"WARNING: see {logdir}/reachability.log; decoding anyway" in p.stderr

@@ -3,8 +3,8 @@
 # Run it from a recipe dir (egs2/<corpus>/asr1) through that recipe's run.sh; --help lists the options.
 set -euo pipefail
 
-log() { printf '%s (%s:%s) %s\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${BASH_SOURCE[1]##*/}" "${BASH_LINENO[0]}" "$*" >&2; }
-die() { printf '%s (%s:%s) ERROR: %b\n' "$(date '+%Y-%m-%dT%H:%M:%S')" "${BASH_SOURCE[1]##*/}" "${BASH_LINENO[0]}" "$*" >&2; exit 1; }
+[ -f utils/parse_options.sh ] || { echo "$0: run it from a recipe dir (egs2/<corpus>/asr1) through run.sh" >&2; exit 1; }
+. utils/log.sh  # log, die
 SECONDS=0
 # The command line without --stage/--stop_stage, shell-quoted: exp/<tag>/run.sh repeats it for stage 9.
 orig_args=""
@@ -94,14 +94,15 @@ inference_model=valid.acc.ave.pth  # Model file used for decoding.
 
 ## Decoding and scoring (stages 11-13)
 inference_config=""  # Decoding YAML.
-inference_tag=""     # Decoding dir name (default: decode_<inference YAML name>_<model name>).
+inference_tag=""     # Decoding dir name (default: <inference YAML name>_<model name>, with a decode_ prefix
+                     # unless the YAML name has one: conf/decode_beam4.yaml -> decode_beam4_valid.acc.ave).
 inference_args=""    # Extra arguments of espnet_speechllm.bin.speechllm_inference.
 report=""            # Report file of stage 13 (default: RESULTS.md when it is new or already reports this
                      # experiment, else <exp>/RESULTS.md: a debug or check run never overwrites the report of
                      # another experiment, such as the committed one of the default configuration).
 
-[ -f utils/parse_options.sh ] || { echo "$0: run it from a recipe dir (egs2/<corpus>/asr1) through run.sh" >&2; exit 1; }
 . utils/parse_options.sh
+nl=$'\n'  # a newline, for multi-line messages
 
 if [ $# -ne 0 ]; then
     die "unexpected arguments: $* (options are --name value; see --help)"
@@ -143,7 +144,9 @@ pretrained_dir=${pretrained_dir:-${expdir}/pretrained}
 asr_stats_dir=${asr_stats_dir:-${expdir}/stats_${asr_tag}}
 asr_exp=${expdir}/asr_llm_${asr_tag}
 if [ -z "${inference_tag}" ] && [ -n "${inference_config}" ]; then
-    inference_tag="decode_$(basename "${inference_config}" .yaml)_$(basename "${inference_model}" .pth)"
+    inference_tag=$(basename "${inference_config}" .yaml)
+    case "${inference_tag}" in decode | decode_*) ;; *) inference_tag=decode_${inference_tag} ;; esac
+    inference_tag+=_$(basename "${inference_model}" .pth)
 fi
 # uniq_words WORDS...: the space-separated words of all arguments, each once, in order.
 uniq_words() { printf '%s\n' "$*" | tr -s ' \t' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ' | sed 's/ $//'; }
@@ -160,7 +163,7 @@ is_done() {
         return 1
     fi
     if [ "$(cat "${marker}")" != "${settings}" ]; then
-        die "${what} was made with other settings or inputs (then: <, now: >):\n$(diff <(cat "${marker}") <(printf '%s\n' "${settings}") | grep '^[<>]' | sed 's/^/    /')\n  to remake it: --stage ${current_stage} --stop_stage ${current_stage} --force true (then rerun the later stages with --force true too)"
+        die "${what} was made with other settings or inputs (then: <, now: >):${nl}$(diff <(cat "${marker}") <(printf '%s\n' "${settings}") | grep '^[<>]' | sed 's/^/    /')${nl}  to remake it: --stage ${current_stage} --stop_stage ${current_stage} --force true (then rerun the later stages with --force true too)"
     fi
     log "${what} is done; skipping (--force true remakes it)"
     return 0
@@ -525,7 +528,7 @@ check_decoded() {
     local dset=$1 dir=$2 score_marker=${3:-} now
     now=$(decode_settings "${dset}")
     if [ ! -f "${dir}/.done" ] || [ "$(cat "${dir}/.done")" != "${now}" ]; then
-        die "${dir}: its hypotheses were not decoded from the current inputs (then: <, now: >):\n$( (diff <(cat "${dir}/.done" 2>/dev/null) <(printf '%s\n' "${now}") || true) | grep '^[<>]' | sed 's/^/    /')\n  decode again: --stage 11 --stop_stage 13 --force true"
+        die "${dir}: its hypotheses were not decoded from the current inputs (then: <, now: >):${nl}$( (diff <(cat "${dir}/.done" 2>/dev/null) <(printf '%s\n' "${now}") || true) | grep '^[<>]' | sed 's/^/    /')${nl}  decode again: --stage 11 --stop_stage 13 --force true"
     fi
     if [ -n "${score_marker}" ] && [ "$(cat "${score_marker}" 2>/dev/null)" != "${now}"$'\n'"$(fingerprint "${dir}/text")" ]; then
         die "${dir}/score_wer does not score the current hypotheses of ${dset}: rerun --stage 12 --stop_stage 13"
