@@ -107,7 +107,9 @@ def test_random_strings_use_the_pool_vocabulary_and_the_curriculum(tokenizer):
     assert max(len(tokenizer.decode(sampler.random_string()).split()) for _ in range(50)) == 8
 
 
-def test_copy_pretraining_teaches_copying(tokenizer):
+@pytest.mark.parametrize("prefix_noise", [0.0, 0.5])
+def test_copy_pretraining_teaches_copying(tokenizer, prefix_noise):
+    """Copy samples teach copying; also with noisy prefix embeddings (the clean probe still copies)."""
     # Random 2-word sentences over a 40-word vocabulary: the answer can only come from the context.
     rng = random.Random(1)
     words = "RED BLUE GREEN CAT DOG BIRD HOME PARK BOOK TREE ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE TEN".split()
@@ -120,7 +122,7 @@ def test_copy_pretraining_teaches_copying(tokenizer):
     probe = PretrainSampler(tokenizer, sentences, random.Random(2), {"copy": 1.0}, DEFAULT_TEMPLATE)
     before = copy_accuracy(model, probe, num_samples=40)
     sampler = PretrainSampler(tokenizer, sentences, random.Random(0), {"copy": 1.0}, DEFAULT_TEMPLATE)
-    pretrain_causal_lm(model, sampler, steps=150, batch_size=16, lr=3e-3)
+    pretrain_causal_lm(model, sampler, steps=150, batch_size=16, lr=3e-3, prefix_noise=prefix_noise)
     after = copy_accuracy(model, probe, num_samples=40)
     assert after > before + 0.3, (before, after)
 
@@ -140,20 +142,3 @@ def test_noisy_prefix_embeddings_touch_only_the_span():
     cos = torch.nn.functional.cosine_similarity(out, clean, dim=-1)
     assert 0.6 < float(cos[0].mean()) < 0.8 and torch.equal(out[1], clean[1])
 
-
-def test_noisy_prefix_pretraining_runs_and_copies(tokenizer):
-    """prefix_noise trains on noisy stretched prefixes; the copy skill still forms (clean probe)."""
-    rng = random.Random(1)
-    words = "RED BLUE GREEN CAT DOG BIRD HOME PARK BOOK TREE ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE TEN".split()
-    sentences = [" ".join(rng.choice(words) for _ in range(3)) for _ in range(400)]
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    probe = PretrainSampler(tokenizer, sentences, random.Random(2), {"copy": 1.0}, DEFAULT_TEMPLATE)
-    before = copy_accuracy(model, probe, num_samples=40)
-    sampler = PretrainSampler(tokenizer, sentences, random.Random(0), {"copy": 1.0}, DEFAULT_TEMPLATE)
-    pretrain_causal_lm(model, sampler, steps=150, batch_size=16, lr=3e-3, prefix_noise=0.5)
-    after = copy_accuracy(model, probe, num_samples=40)
-    assert after > before + 0.3, (before, after)
