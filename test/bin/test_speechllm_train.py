@@ -74,6 +74,7 @@ def test_bad_audio_fails_naming_utterance_and_file(speech_corpus, train_config, 
                      "--output_dir", tmp_path / "stats", cwd=tmp_path)
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("ValueError: utterance 'utt03'") and str(bad) in last, last
+    # The last line is the error a user can act on (UserError, a ValueError): the utterance and the file.
+    assert last.startswith("espnet_speechllm.utils.cli.UserError: utterance 'utt03'") and str(bad) in last, last
     if problem == "8khz":
         assert "8000 Hz, expected 16000 Hz" in last
