@@ -86,7 +86,11 @@ class PretrainSampler:
             ids = self.encoded[self.rng.randrange(len(self.encoded))]
             return [self.tokenizer.bos_token_id] + ids + [self.tokenizer.eos_token_id], (0, 0)
         seq, start = self.copy_sample(self.random_string() if kind == "random_copy" else None)
-        return seq, (len(self.before), start - len(self.after))
+        return seq, self.prefix_span(start)
+
+    def prefix_span(self, answer_start: int) -> Tuple[int, int]:
+        """``[lo, hi)`` of the stretched prefix of a copy sample whose answer starts at ``answer_start``."""
+        return len(self.before), answer_start - len(self.after)
 
     def random_string(self) -> List[int]:
         n = self.rng.randint(self.random_words[0], self.max_words)
@@ -123,11 +127,7 @@ def pretrain_causal_lm(model, sampler: PretrainSampler, steps: int, batch_size: 
             lo, hi = sampler.random_words
             sampler.set_max_words(lo + math.ceil((hi - lo) * min(1.0, step / curriculum_steps)))
         drawn = [sampler.draw() for _ in range(batch_size)]
-        batch = [seq for seq, _ in drawn]
-        if prefix_noise > 0:
-            loss = causal_lm_loss(model, batch, [span for _, span in drawn], prefix_noise, generator)
-        else:
-            loss = causal_lm_loss(model, batch)
+        loss = causal_lm_loss(model, [seq for seq, _ in drawn], [span for _, span in drawn], prefix_noise, generator)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -167,10 +167,10 @@ def noisy_prefix_embeddings(embeds: torch.Tensor, spans: Sequence[Tuple[int, int
     """
     noise = torch.randn(embeds.shape, generator=generator, dtype=embeds.dtype)
     scale = embeds.detach().norm(dim=-1, keepdim=True) / embeds.size(-1) ** 0.5  # (B, L, 1)
-    keep = torch.zeros(embeds.shape[:2], dtype=embeds.dtype)
+    level_at = torch.zeros(embeds.shape[:2], dtype=embeds.dtype)  # (B, L): the row's level inside its span
     for i, (lo, hi) in enumerate(spans):
-        keep[i, lo:hi] = levels[i]
-    return embeds + noise * scale * keep[..., None]
+        level_at[i, lo:hi] = levels[i]
+    return embeds + noise * scale * level_at[..., None]
 
 
 @torch.no_grad()
@@ -188,8 +188,7 @@ def copy_accuracy(model, sampler: PretrainSampler, num_samples: int = 100, rando
         seq, start = sampler.copy_sample(sampler.random_string() if random_strings else None)
         if prefix_noise > 0:
             embeds = noisy_prefix_embeddings(model.get_input_embeddings()(torch.tensor([seq])),
-                                             [(len(sampler.before), start - len(sampler.after))],
-                                             torch.tensor([prefix_noise]), generator)
+                                             [sampler.prefix_span(start)], torch.tensor([prefix_noise]), generator)
             pred = model(inputs_embeds=embeds).logits[0, start - 1 : -1].argmax(-1)
         else:
             pred = model(input_ids=torch.tensor([seq])).logits[0, start - 1 : -1].argmax(-1)
