@@ -27,33 +27,32 @@ from typing import Dict, List, Tuple
 import jiwer
 import torch
 import yaml
+from espnet2.schedulers.warmup_lr import WarmupLR
 
-from espnet_speechllm.bin.make_tiny_models import DEFAULTS
-from espnet_speechllm.data.audio import load_audio, read_scp
+from espnet_speechllm.bin.dump_encoder_feats import length_batches
+from espnet_speechllm.data.audio import SAMPLE_RATE, load_audio, read_scp
+from espnet_speechllm.datagen.datadir import read_kaldi_file
 from espnet_speechllm.llm.hf_causal_lm import load_tokenizer
+from espnet_speechllm.llm.prompt import DEFAULT_TEMPLATE
 from espnet_speechllm.pretrain.text_lm import PretrainSampler, copy_accuracy
-from espnet_speechllm.tasks.speechllm import MODULES, SpeechLLMTask
-
-
-def read_text(path: str) -> Dict[str, str]:
-    with open(path, encoding="utf-8") as f:
-        return dict((line.rstrip("\n").split(" ", 1) + [""])[:2] for line in f if line.strip())
+from espnet_speechllm.tasks.speechllm import SpeechLLMTask
 
 
 def load_set(data_dir: str, n: int, seed: int) -> List[Tuple[str, object, str]]:
     """(utt_id, waveform, transcript) of ``n`` utterances of a dumped data dir (all with n <= 0)."""
-    scp, text = read_scp(f"{data_dir}/wav.scp"), read_text(f"{data_dir}/text")
+    scp, text = read_scp(f"{data_dir}/wav.scp"), read_kaldi_file(f"{data_dir}/text", allow_empty_value=True)
     ids = sorted(u for u in scp if text.get(u))  # speech only: non-speech has nothing to read
     random.Random(seed).shuffle(ids)
     return [(u, load_audio(u, scp[u]), text[u]) for u in (ids[:n] if n > 0 else ids)]
 
 
 @torch.no_grad()
-def encode(encoder, utts, batch_size: int = 32):
-    """Frozen-encoder frames (T, D) per utterance, in length-sorted batches."""
+def encode(encoder, utts, batch_seconds: float = 100.0):
+    """Frozen-encoder frames (T, D) and transcript per utterance, in length-sorted batches."""
+    by_id = {u[0]: u for u in utts}
     out = []
-    for i in range(0, len(utts), batch_size):
-        batch = sorted(utts, key=lambda u: len(u[1]))[i : i + batch_size]
+    for ids in length_batches({u: len(w) for u, w, _ in utts}, int(batch_seconds * SAMPLE_RATE)):
+        batch = [by_id[u] for u in ids]
         wav = [torch.as_tensor(w) for _, w, _ in batch]
         hidden, lengths = encoder(torch.nn.utils.rnn.pad_sequence(wav, batch_first=True),
                                   torch.tensor([len(w) for w in wav]))
@@ -116,20 +115,14 @@ def train_pair(args, encoder_dir: str, llm_dir: str, train, dev) -> Dict[str, fl
     model, conf = build(args.train_config, encoder_dir, llm_dir, frozen_encoder=True)
     model.encoder = CachedFrames()
     tokenizer = load_tokenizer(llm_dir)
-    lr = float(conf["optim_conf"]["lr"])
-    mult = conf.get("lr_multipliers") or {}
-    groups = [{"params": [p for p in getattr(model, name).parameters() if p.requires_grad],
-               "lr": lr * float(mult.get(name, 1.0))} for name in MODULES if getattr(model, name, None) is not None]
-    groups = [g for g in groups if g["params"]]
-    opt = torch.optim.AdamW(groups, weight_decay=float(conf["optim_conf"].get("weight_decay", 0.0)))
-    peaks = [g["lr"] for g in groups]
+    # The recipe's optimizer (lr_multipliers parameter groups) and ESPnet's warmuplr, over --warmup steps.
+    opt = SpeechLLMTask.build_optimizers(argparse.Namespace(**conf), model)[0]
+    scheduler = WarmupLR(opt, warmup_steps=args.warmup)
     rng = random.Random(args.seed)
     order: List[int] = []
     t0 = time.time()
     model.train()
     for step in range(1, args.steps + 1):
-        for g, peak in zip(opt.param_groups, peaks):  # ESPnet's warmuplr
-            g["lr"] = peak * min(step / args.warmup, (args.warmup / step) ** 0.5)
         if len(order) < args.batch_size:
             order = list(range(len(train)))
             rng.shuffle(order)
@@ -139,6 +132,7 @@ def train_pair(args, encoder_dir: str, llm_dir: str, train, dev) -> Dict[str, fl
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), float(conf.get("grad_clip", 5.0)))
         opt.step()
+        scheduler.step()
         if step % args.eval_every == 0 or step == args.steps:
             acc, mismatched = valid_accuracy(model, dev, tokenizer)
             print(f"  step {step:5d} ({time.time() - t0:5.0f} s): valid acc {acc:.3f}, acc_mismatched "
@@ -157,7 +151,7 @@ def noisy_copy_table(llm_dirs: List[str], sentences: List[str], levels: List[flo
         tokenizer = load_tokenizer(llm_dir)
         model = AutoModelForCausalLM.from_pretrained(llm_dir).eval()
         probe = PretrainSampler(tokenizer, sentences, random.Random(1), {"copy": 1.0},
-                                DEFAULTS["pretrain"]["llm_copy_template"], max_repeat=3, max_blank=3)
+                                DEFAULT_TEMPLATE, max_repeat=3, max_blank=3)
         accs = [copy_accuracy(model, probe, 100, prefix_noise=lv) for lv in levels]
         print(f"| {llm_dir} | " + " | ".join(f"{a:.3f}" for a in accs) + " |", flush=True)
 
