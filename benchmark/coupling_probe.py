@@ -30,8 +30,8 @@ import yaml
 from espnet2.schedulers.warmup_lr import WarmupLR
 
 from espnet_speechllm.bin.dump_encoder_feats import length_batches
-from espnet_speechllm.data.audio import SAMPLE_RATE, load_audio, read_scp
-from espnet_speechllm.datagen.datadir import read_kaldi_file
+from espnet_speechllm.data.audio import SAMPLE_RATE, load_audio
+from espnet_speechllm.data.kaldi_dir import read_kaldi_file
 from espnet_speechllm.llm.hf_causal_lm import load_tokenizer
 from espnet_speechllm.llm.prompt import DEFAULT_TEMPLATE
 from espnet_speechllm.pretrain.text_lm import PretrainSampler, copy_accuracy
@@ -40,7 +40,7 @@ from espnet_speechllm.tasks.speechllm import SpeechLLMTask
 
 def load_set(data_dir: str, n: int, seed: int) -> List[Tuple[str, object, str]]:
     """(utt_id, waveform, transcript) of ``n`` utterances of a dumped data dir (all with n <= 0)."""
-    scp, text = read_scp(f"{data_dir}/wav.scp"), read_kaldi_file(f"{data_dir}/text", allow_empty_value=True)
+    scp, text = read_kaldi_file(f"{data_dir}/wav.scp"), read_kaldi_file(f"{data_dir}/text", allow_empty_value=True)
     ids = sorted(u for u in scp if text.get(u))  # speech only: non-speech has nothing to read
     random.Random(seed).shuffle(ids)
     return [(u, load_audio(u, scp[u]), text[u]) for u in (ids[:n] if n > 0 else ids)]

@@ -12,7 +12,8 @@ import torch
 import yaml
 
 from espnet_speechllm.bin import dump_encoder_feats
-from espnet_speechllm.data.audio import load_audio, read_scp
+from espnet_speechllm.data.audio import load_audio
+from espnet_speechllm.data.kaldi_dir import read_kaldi_file
 from espnet_speechllm.encoder.precomputed import PrecomputedEncoder, restore_source_encoder
 from espnet_speechllm.tasks.speechllm import SpeechLLMTask
 
@@ -22,7 +23,7 @@ def dumped(tiny_models, speech_corpus, tmp_path_factory):
     root = tmp_path_factory.mktemp("feats")
     data = root / "data"
     shutil.copytree(speech_corpus, data)
-    wavs = read_scp(f"{data}/wav.scp")
+    wavs = read_kaldi_file(f"{data}/wav.scp")
     (data / "utt2num_samples").write_text("".join(f"{u} {len(load_audio(u, e))}\n" for u, e in wavs.items()))
     config = root / "frozen.yaml"
     config.write_text(yaml.safe_dump({"encoder": "hubert",

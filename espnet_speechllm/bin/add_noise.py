@@ -17,21 +17,19 @@ offset depend only on --seed and the utterance id. <out_dir>/noisy_copies.txt re
         --noise_dir data/nonspeech_train --out_dir data/train_sp_noisy_edges --ratio 0.1 --prefix edges-
 """
 import argparse
-import collections
 import functools
 import logging
 import os
 import random
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor
 from typing import List, Optional, Tuple
 
 import numpy as np
 
 from espnet_speechllm.data.audio_io import AudioReadError, fit_length, mix_at_snr, read_audio, to_float, write_wav
-from espnet_speechllm.datagen.datadir import DataDir, DoneMarker, OutputsExistError, read_data_dir, write_data_dir
-from espnet_speechllm.datagen.progress import progress
+from espnet_speechllm.data.kaldi_dir import DataDir, DoneMarker, read_data_dir, write_data_dir
+from espnet_speechllm.datagen.progress import Failures, run_pool
 from espnet_speechllm.utils.cli import UserError, run_main, setup_logging, str2bool
 
 logger = logging.getLogger(__name__)
@@ -116,14 +114,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                     keep_clean=args.keep_clean, seed=args.seed)
     settings.update({"snr_range": [lo, hi]} if args.mode == "mix" else {"mode": "edges", "edge_seconds": [lo, hi]})
     marker = DoneMarker(os.path.join(args.out_dir, ".done"), settings, force=args.force)
-    if marker.is_done():
-        logger.info("%s already made; skipping (--force true remakes it)", args.out_dir)
+    if marker.start([args.out_dir]):
         return
-    if os.path.exists(args.out_dir):
-        if not args.force:
-            raise OutputsExistError(f"{args.out_dir} exists but was not made by this tool with these settings; "
-                                    "pass --force true to overwrite it")
-        shutil.rmtree(args.out_dir)
     shutil.rmtree(audio_dir, ignore_errors=True)
 
     data = read_data_dir(args.data_dir)
@@ -150,20 +142,16 @@ def main(argv: Optional[List[str]] = None) -> None:
                 args.noise_dir, "SNR dB" if args.mode == "mix" else "seconds per edge", lo, hi, args.nj)
 
     status = {}
-    failures = collections.Counter()
-    examples = {}
-    with ProcessPoolExecutor(max_workers=max(1, args.nj)) as pool:
-        results = pool.map(_make_copy, jobs, chunksize=8)
-        for copy_id, st, msg in progress(results, total=len(jobs), desc=f"add noise ({args.mode})", log=logger):
-            status[copy_id] = st
-            if st not in ("ok", "rescaled"):
-                failures[st] += 1
-                examples.setdefault(st, f"{copy_id}: {msg}")
+    failures = Failures()
+    for copy_id, st, msg in run_pool(_make_copy, jobs, args.nj, f"add noise ({args.mode})", logger, chunksize=8):
+        status[copy_id] = st
+        if st not in ("ok", "rescaled"):
+            failures.add(st, f"{copy_id}: {msg}")
     n_rescaled = sum(st == "rescaled" for st in status.values())
     if n_rescaled:
         logger.info("%d mixtures were scaled down to avoid clipping", n_rescaled)
-    for reason, n in sorted(failures.items()):
-        logger.warning("%d copies skipped: %s (e.g. %s)", n, reason, examples[reason])
+    for reason, n, example in failures.summary():
+        logger.warning("%d copies skipped: %s (e.g. %s)", n, reason, example)
 
     out = DataDir(wav_scp={}, utt2spk={}, text={} if data.text is not None else None)
     if args.keep_clean:

@@ -19,13 +19,10 @@ alone) is kept: it is the target of non-speech utterances.
         --min_wav_duration 0.1 --max_wav_duration 20 --nj 2
 """
 import argparse
-import collections
 import hashlib
 import logging
 import math
-import multiprocessing
 import os
-import shutil
 import time
 from typing import List, Optional, Tuple
 
@@ -33,15 +30,8 @@ import kaldiio
 import numpy as np
 
 from espnet_speechllm.data.audio_io import AudioReadError, entry_kind, read_audio, wav_truncation
-from espnet_speechllm.datagen.datadir import (
-    DataDir,
-    DoneMarker,
-    OutputsExistError,
-    read_data_dir,
-    read_kaldi_file,
-    write_data_dir,
-)
-from espnet_speechllm.datagen.progress import progress
+from espnet_speechllm.data.kaldi_dir import DataDir, DoneMarker, read_data_dir, read_kaldi_file, write_data_dir
+from espnet_speechllm.datagen.progress import Failures, run_pool
 from espnet_speechllm.utils.cli import UserError, run_main, setup_logging, str2bool
 
 logger = logging.getLogger(__name__)
@@ -147,18 +137,12 @@ def main(argv: Optional[List[str]] = None) -> None:
                     max_wav_duration=str(args.max_wav_duration),
                     source_files_checksum=_fingerprint(f"{src}/wav.scp", f"{src}/text", f"{src}/utt2spk"))
     marker = DoneMarker(f"{out}/.done", settings, force=args.force, what=out)
-    if marker.is_done():
-        logger.info("%s already dumped; skipping (--force true remakes it)", out)
+    if marker.start([out], made="dumped"):
         return
     # transcripts first: a bad byte is an error naming file and line
     if os.path.isfile(f"{src}/text"):
         read_kaldi_file(f"{src}/text", allow_empty_value=True)
     data = read_data_dir(src)
-    if os.path.exists(out):
-        if not args.force:
-            raise OutputsExistError(f"{out} exists but is incomplete (no .done): an interrupted dump, or files "
-                                    "made by hand; pass --force true to remake it")
-        shutil.rmtree(out)
     os.makedirs(f"{out}/data", exist_ok=True)
 
     utts = data.utts
@@ -169,22 +153,19 @@ def main(argv: Optional[List[str]] = None) -> None:
                for k in range(nj)]
     kept, num_samples = [], {}
     dropped: List[Tuple[str, str, str]] = []
-    counts = collections.Counter()
-    examples = {}
-    ctx = multiprocessing.get_context("fork")
+    failures = Failures()
     try:
-        with ctx.Pool(nj, initializer=_init, initargs=(args.fs, args.min_wav_duration, args.max_wav_duration)) as pool:
-            results = pool.imap(check_utt, ((u, data.wav_scp[u]) for u in utts), chunksize=4)
-            for i, (utt, status, x, msg) in enumerate(progress(results, total=len(utts), desc=f"dump {out}",
-                                                                 log=logger)):
-                if status == "ok":
-                    writers[i * nj // len(utts)](utt, args.fs, x)
-                    kept.append(utt)
-                    num_samples[utt] = str(x.size)
-                else:
-                    dropped.append((utt, status, data.wav_scp[utt]))
-                    counts[status] += 1
-                    examples.setdefault(status, f"{utt}: {msg}")
+        results = run_pool(check_utt, [(u, data.wav_scp[u]) for u in utts], nj, f"dump {out}", logger,
+                           initializer=_init, initargs=(args.fs, args.min_wav_duration, args.max_wav_duration),
+                           chunksize=4)
+        for i, (utt, status, x, msg) in enumerate(results):
+            if status == "ok":
+                writers[i * nj // len(utts)](utt, args.fs, x)
+                kept.append(utt)
+                num_samples[utt] = str(x.size)
+            else:
+                dropped.append((utt, status, data.wav_scp[utt]))
+                failures.add(status, f"{utt}: {msg}")
     finally:
         for w in writers:
             w.close()
@@ -206,16 +187,15 @@ def main(argv: Optional[List[str]] = None) -> None:
             f.write(f"{utt} {reason} {source}\n")
     with open(f"{out}/feats_type", "w") as f:
         f.write("raw\n")
-    for reason in REASONS:
-        if counts[reason]:
-            logger.warning("%s: dropped %d utterances: %s (e.g. %s)", out, counts[reason], reason, examples[reason])
+    for reason, n, example in failures.summary(REASONS):
+        logger.warning("%s: dropped %d utterances: %s (e.g. %s)", out, n, reason, example)
     if not kept:
-        raise UserError(f"{out}: every utterance was dropped ({dict(counts)}); see {out}/dropped_utts.txt")
+        raise UserError(f"{out}: every utterance was dropped ({dict(failures.counts)}); see {out}/dropped_utts.txt")
     hours = sum(int(v) for v in num_samples.values()) / args.fs / 3600
     n_empty = sum(1 for u in kept if data.text is not None and data.text[u] == "")
     logger.info("%s: kept %d of %d utterances (%.2f h%s); dropped %d%s in %.0f s", out, len(kept), len(utts), hours,
                 f", {n_empty} with empty transcripts" if n_empty else "", len(dropped),
-                f" ({', '.join(f'{r}={counts[r]}' for r in REASONS if counts[r])}; list: {out}/dropped_utts.txt)"
+                f" ({', '.join(f'{r}={n}' for r, n, _ in failures.summary(REASONS))}; list: {out}/dropped_utts.txt)"
                 if dropped else "", time.time() - start)
     marker.write()
 

@@ -22,13 +22,20 @@ from typing import Dict, List, Optional
 
 import kaldiio
 import torch
-import yaml
 from torch.nn.utils.rnn import pad_sequence
 
-from espnet_speechllm.data.audio import SAMPLE_RATE, load_audio, read_scp
-from espnet_speechllm.datagen.datadir import DoneMarker, OutputsExistError
+from espnet_speechllm.data.audio import SAMPLE_RATE, load_audio
+from espnet_speechllm.data.kaldi_dir import (
+    DoneMarker,
+    OutputsExistError,
+    read_kaldi_file,
+    read_numbers,
+    write_kaldi_file,
+)
 from espnet_speechllm.datagen.progress import progress
-from espnet_speechllm.encoder.precomputed import PrecomputedEncoder
+from espnet_speechllm.encoder.abs_encoder import AbsEncoder
+from espnet_speechllm.encoder.precomputed import dumped_encoder
+from espnet_speechllm.registry import build_encoder, train_encoder
 from espnet_speechllm.utils.cli import MissingInputError, UserError, run_main, setup_logging, str2bool
 
 logger = logging.getLogger(__name__)
@@ -47,14 +54,10 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-def build_frozen_encoder(train_config: str) -> torch.nn.Module:
-    with open(train_config, encoding="utf-8") as f:
-        config = yaml.safe_load(f) or {}
-    name, conf = config.get("encoder", "hubert"), dict(config.get("encoder_conf") or {})
-    if name == "precomputed":
-        name, conf = conf.get("source", "hubert"), dict(conf.get("source_conf") or {})
-    try:  # PrecomputedEncoder checks that the source is frozen and named by its model_dir
-        return PrecomputedEncoder(name, conf).build_source().eval()
+def build_frozen_encoder(train_config: str) -> AbsEncoder:
+    """The config's encoder, or the source of its precomputed encoder; a UserError unless frozen."""
+    try:
+        return build_encoder(*dumped_encoder(*train_encoder(train_config))).eval()
     except ValueError as e:
         raise UserError(f"{train_config}: {e}") from e
 
@@ -77,7 +80,7 @@ def read_num_samples(data_dir: str, wav_scp: Dict[str, str]) -> Dict[str, int]:
     path = os.path.join(data_dir, "utt2num_samples")
     if not os.path.isfile(path):
         raise MissingInputError(f"{path} not found: dump the set with stage 6 (espnet_speechllm.bin.dump_audio) first")
-    lengths = {utt: int(n) for utt, n in read_scp(path).items()}
+    lengths = read_numbers(path, int)
     missing = [u for u in wav_scp if u not in lengths]
     if missing:
         raise UserError(f"{path} has no length for {len(missing)} utterance(s) of wav.scp, e.g. {missing[0]!r}")
@@ -101,10 +104,7 @@ def dump(encoder: torch.nn.Module, wav_scp: Dict[str, str], num_samples: Dict[st
                 frames[u] = feats.shape[0]
     # Batches run in length order; Kaldi files (and ESPnet's line-by-line readers) want utterance order.
     scp = os.path.join(out_dir, "feats.scp")
-    with open(scp, encoding="utf-8") as f:
-        lines = sorted(f, key=lambda line: line.split(maxsplit=1)[0].encode())
-    with open(scp, "w", encoding="utf-8") as f:
-        f.writelines(lines)
+    write_kaldi_file(scp, read_kaldi_file(scp))
     with open(os.path.join(out_dir, "utt2num_frames"), "w", encoding="utf-8") as f:
         f.writelines(f"{u} {frames[u]}\n" for u in sorted(frames, key=str.encode))
     return len(frames)
@@ -121,7 +121,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         return
     if os.path.exists(os.path.join(args.out_dir, "feats.scp")) and not args.force:
         raise OutputsExistError(f"{args.out_dir} holds features without a .done marker; pass --force true")
-    wav_scp = read_scp(os.path.join(args.data_dir, "wav.scp"))
+    wav_scp = read_kaldi_file(os.path.join(args.data_dir, "wav.scp"))
     if not wav_scp:
         raise UserError(f"{args.data_dir}/wav.scp is empty")
     encoder = build_frozen_encoder(args.train_config)

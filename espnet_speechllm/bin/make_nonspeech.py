@@ -24,14 +24,13 @@ import random
 import shlex
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Tuple
 
 import soundfile as sf
 
+from espnet_speechllm.data.kaldi_dir import DataDir, DoneMarker, read_kaldi_file, write_data_dir
 from espnet_speechllm.datagen import nonspeech
-from espnet_speechllm.datagen.datadir import DataDir, DoneMarker, OutputsExistError, read_kaldi_file, write_data_dir
-from espnet_speechllm.datagen.progress import progress
+from espnet_speechllm.datagen.progress import run_pool
 from espnet_speechllm.utils.cli import MissingInputError, UserError, run_main, setup_logging, str2bool
 
 logger = logging.getLogger(__name__)
@@ -209,9 +208,8 @@ def build_sox(args) -> Dict[str, Dict[str, Tuple[str, str]]]:
 
     for split in SPLITS:
         shutil.rmtree(os.path.join(audio_dir, split), ignore_errors=True)
-    with ThreadPoolExecutor(max_workers=max(1, args.nj)) as pool:
-        for _ in progress(pool.map(run, jobs), total=len(jobs), desc="sox non-speech", log=logger):
-            pass
+    for _ in run_pool(run, jobs, args.nj, "sox non-speech", logger, threads=True):
+        pass
     out: Dict[str, Dict[str, Tuple[str, str]]] = {s: {} for s in SPLITS}
     for split, utt, kind, _, _, path, _ in jobs:
         out[split][utt] = (path, kind)
@@ -236,15 +234,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                                                                   "max_test_utts", "max_bank_utts")}
     marker = DoneMarker(os.path.join(dirs["test"], ".nonspeech.done"), settings, force=args.force,
                         what=f"the non-speech corpus in {args.data_dir}")
-    if marker.is_done():
-        logger.info("non-speech corpus already made (%s); skipping (--force true remakes it)", marker.path)
+    if marker.start(list(dirs.values())):
         return
-    existing = [d for d in dirs.values() if os.path.exists(d)]
-    if existing and not args.force:
-        raise OutputsExistError(f"{', '.join(existing)} exist but were not made by this tool; "
-                                "pass --force true to overwrite them")
-    for d in existing:
-        shutil.rmtree(d)
     out = build_musan(args) if args.source == "musan" else build_sox(args)
     test_sources = {e for e, _ in out["test"].values()}
     if any(e in test_sources for e, _ in out["bank"].values()):

@@ -23,7 +23,6 @@ import random
 import shutil
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -31,9 +30,9 @@ import numpy as np
 import soundfile as sf
 
 from espnet_speechllm.data.audio_io import mix_at_snr, to_float, write_wav
+from espnet_speechllm.data.kaldi_dir import DataDir, DoneMarker, write_data_dir
 from espnet_speechllm.datagen import espeak, nonspeech, sentences
-from espnet_speechllm.datagen.datadir import DataDir, DoneMarker, OutputsExistError, write_data_dir
-from espnet_speechllm.datagen.progress import progress
+from espnet_speechllm.datagen.progress import run_pool
 from espnet_speechllm.utils.cli import UserError, run_main, setup_logging, str2bool
 
 logger = logging.getLogger(__name__)
@@ -174,15 +173,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     settings = dict(sizes=sizes, seed=args.seed, audio_dir=audio_dir, version=1)
     marker = DoneMarker(os.path.join(local, ".synth_corpus.done"), settings, force=args.force,
                         what=f"the synthetic corpus in {args.data_dir}")
-    if marker.is_done():
-        logger.info("synthetic corpus already made (%s); skipping (--force true remakes it)", marker.path)
+    if marker.start([os.path.join(args.data_dir, s) for s in SETS] + [os.path.join(local, "lm_text.txt")]):
         return
-    outputs = [os.path.join(args.data_dir, s) for s in SETS] + [os.path.join(local, "lm_text.txt")]
-    existing = [o for o in outputs if os.path.exists(o)]
-    if existing and not args.force:
-        raise OutputsExistError(f"{', '.join(existing)} exist but were not made by this tool with these settings; "
-                                "pass --force true to overwrite them")
-    marker.remove()
     espeak.check_tools()
     seen = espeak.voices(espeak.SEEN_LANGUAGES, espeak.SEEN_VARIANTS)
     unseen = espeak.voices(espeak.UNSEEN_LANGUAGES, espeak.UNSEEN_VARIANTS)
@@ -204,9 +196,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     all_utts = [u for name in SETS for u in plans[name]]
     logger.info("synthesizing %d utterances (%s) into %s with %d jobs", len(all_utts),
                 ", ".join(f"{n}={len(plans[n])}" for n in SETS), audio_dir, args.nj)
-    with ThreadPoolExecutor(max_workers=max(1, args.nj)) as pool:
-        for _ in progress(pool.map(make_utt, all_utts), total=len(all_utts), desc="synthesis", log=logger):
-            pass
+    for _ in run_pool(make_utt, all_utts, args.nj, "synthesis", logger, threads=True):
+        pass
 
     summary = {"settings": settings, "sets": {}}
     for name in SETS:

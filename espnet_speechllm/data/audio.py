@@ -7,34 +7,20 @@ audio file. This loader accepts the three entry kinds a recipe produces -- a pla
 """
 import collections.abc
 import logging
-from typing import Dict, Iterator
+from typing import Iterator
 
 import numpy as np
 from espnet2.train import dataset as espnet_dataset
 
 from espnet_speechllm.data.audio_io import AudioReadError, read_audio
+from espnet_speechllm.data.kaldi_dir import read_kaldi_file
 from espnet_speechllm.utils.cli import UserError
 
 logger = logging.getLogger(__name__)
 
+read_scp = read_kaldi_file  # the old name, still used by pretrain/ctc_encoder.py and bin/plot_matching_attention.py
+
 SAMPLE_RATE = 16000
-
-
-def read_scp(path: str) -> Dict[str, str]:
-    """Read a Kaldi scp (``utt_id entry``) into an ordered dict; duplicate or entry-less keys are errors."""
-    entries: Dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            parts = line.split(maxsplit=1)
-            if len(parts) != 2:
-                raise UserError(f"{path}:{lineno}: expected 'utt_id entry', got {line!r}")
-            if parts[0] in entries:
-                raise UserError(f"{path}:{lineno}: duplicate utterance id {parts[0]!r}")
-            entries[parts[0]] = parts[1]
-    return entries
 
 
 def load_audio(utt_id: str, entry: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -67,7 +53,7 @@ class AudioScpReader(collections.abc.Mapping):
     def __init__(self, path: str, sample_rate: int = SAMPLE_RATE):
         self.path = path
         self.sample_rate = sample_rate
-        self.entries = read_scp(path)
+        self.entries = read_kaldi_file(path)
 
     def __getitem__(self, utt_id: str) -> np.ndarray:
         return load_audio(utt_id, self.entries[utt_id], self.sample_rate)

@@ -1,2 +1,2 @@
-"""Data side of the recipes: synthetic corpus (sentences, espeak-ng speech, sox non-speech), Kaldi
-data-dir I/O, audio reading for wav.scp entries, noise mixing, and progress reporting."""
+"""Data side of the recipes: synthetic corpus (sentences, espeak-ng speech, sox non-speech), noise mixing, and
+the worker pool, failure tally and progress of the data steps. Kaldi data-dir I/O is espnet_speechllm.data.kaldi_dir."""

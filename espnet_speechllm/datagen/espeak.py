@@ -9,11 +9,10 @@ import logging
 import os
 import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable, List, Sequence
 
-from espnet_speechllm.datagen.progress import progress
+from espnet_speechllm.datagen.progress import run_pool
 from espnet_speechllm.utils.cli import UserError
 
 logger = logging.getLogger(__name__)
@@ -127,6 +126,5 @@ def synthesize_many(jobs: Sequence[SynthJob], nj: int = 2, desc: str = "espeak-n
     def run(job: SynthJob) -> None:
         synthesize(job.text, job.out_path, job.voice, job.rate, job.pitch, job.amplitude)
 
-    with ThreadPoolExecutor(max_workers=max(1, nj)) as pool:
-        for _ in progress(pool.map(run, jobs), total=len(jobs), desc=desc):
-            pass
+    for _ in run_pool(run, jobs, nj, desc, threads=True):
+        pass

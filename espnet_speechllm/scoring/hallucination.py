@@ -19,25 +19,10 @@ from typing import Dict, List, Mapping, Optional, Union
 
 import jiwer
 
+from espnet_speechllm.data.kaldi_dir import read_numbers
 from espnet_speechllm.utils.cli import UserError
 
 logger = logging.getLogger(__name__)
-
-
-def _read_two_columns(path: Path, convert) -> Dict[str, float]:
-    values: Dict[str, float] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 2:
-                raise UserError(f"{path}:{lineno}: expected 'utt_id value', got {line.rstrip()!r}")
-            try:
-                values[parts[0]] = convert(parts[1])
-            except ValueError as e:
-                raise UserError(f"{path}:{lineno}: not a number: {parts[1]!r}") from e
-    return values
 
 
 def read_durations(
@@ -51,9 +36,9 @@ def read_durations(
     if utt2num_samples is not None:
         if sample_rate <= 0:
             raise UserError(f"sample_rate must be positive, got {sample_rate}")
-        samples = _read_two_columns(Path(utt2num_samples), int)
+        samples = read_numbers(utt2num_samples, int)
         return {k: v / sample_rate for k, v in samples.items()}
-    return _read_two_columns(Path(utt2dur), float)
+    return read_numbers(utt2dur, float)
 
 
 def inserted_words(ref: str, hyp: str) -> List[str]:

@@ -15,14 +15,11 @@ Normalization (in this order):
 5. Whitespace runs collapse to one space; leading and trailing whitespace is removed.
 """
 
-import logging
 import unicodedata
 from pathlib import Path
 from typing import Dict, Union
 
-from espnet_speechllm.utils.cli import UserError
-
-logger = logging.getLogger(__name__)
+from espnet_speechllm.data.kaldi_dir import read_kaldi_file
 
 _APOSTROPHES = {"\u2018": "'", "\u2019": "'", "\u02bc": "'"}
 
@@ -40,30 +37,7 @@ def normalize_text(text: str) -> str:
 
 
 def read_text(path: Union[str, Path]) -> Dict[str, str]:
-    """Read an ESPnet/Kaldi ``text`` file: ``utt_id word word ...`` per line.
-
-    A line holding only ``utt_id`` (trailing spaces allowed) is an empty transcript. The file must be
-    UTF-8; a bad line raises ``ValueError`` naming the file and line number. Duplicate ids are errors too,
-    because a silently overwritten hypothesis would change the WER.
-    """
-    path = Path(path)
-    texts: Dict[str, str] = {}
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise UserError(
-                    f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start}): {raw[:80]!r}"
-                ) from e
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                # Blank lines carry no utterance id; tolerate them rather than invent one.
-                continue
-            parts = line.strip().split(maxsplit=1)
-            utt_id = parts[0]
-            if utt_id in texts:
-                raise UserError(f"{path}:{lineno}: duplicate utterance id {utt_id!r}")
-            texts[utt_id] = parts[1] if len(parts) > 1 else ""
-    logger.debug("read %d utterances from %s", len(texts), path)
-    return texts
+    """Read an ESPnet/Kaldi ``text`` file (``utt_id word word ...`` per line; the id alone is an empty
+    transcript) with the data-dir reader: a bad line, a duplicate id included (a silently overwritten
+    hypothesis would change the WER), is a ``UserError`` naming file and line."""
+    return read_kaldi_file(path, allow_empty_value=True)

@@ -100,7 +100,7 @@ def test_non_utf8_transcript_fails_naming_the_line(messy_dir, tmp_path):
     open(f"{messy_dir}/text", "wb").write(b"\n".join(lines))
     p = pymod(MODULE, "--data_dir", messy_dir, "--out_dir", str(tmp_path / "out"), check=False)
     assert p.returncode == 1
-    assert f"{messy_dir}/text line 3 is not valid UTF-8" in p.stderr and "Traceback" not in p.stderr
+    assert f"{messy_dir}/text:3: not valid UTF-8" in p.stderr and "Traceback" not in p.stderr
     assert not os.path.exists(tmp_path / "out" / "wav.scp")
 
 
