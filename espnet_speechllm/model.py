@@ -17,8 +17,8 @@ from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from espnet_speechllm.adapter.abs_adapter import AbsAdapter
-from espnet_speechllm.encoder.hf_speech_encoder import HFSpeechEncoder
-from espnet_speechllm.llm.hf_causal_lm import HFCausalLM
+from espnet_speechllm.encoder.abs_encoder import AbsEncoder
+from espnet_speechllm.llm.abs_llm import AbsLLM
 from espnet_speechllm.loss.matching import MatchingLoss
 
 logger = logging.getLogger(__name__)
@@ -40,9 +40,9 @@ class SpeechLLMModel(AbsESPnetModel):
 
     def __init__(
         self,
-        encoder: HFSpeechEncoder,
+        encoder: AbsEncoder,
         adapter: AbsAdapter,
-        llm: HFCausalLM,
+        llm: AbsLLM,
         matching_loss: Optional[MatchingLoss] = None,
         matching_weight: float = 0.0,
         save_frozen_weights: bool = False,
@@ -57,11 +57,8 @@ class SpeechLLMModel(AbsESPnetModel):
         self.register_buffer("_after_ids", torch.tensor(llm.prompt.after_ids, dtype=torch.long), persistent=False)
         self._reloadable_keys = set()
         if not save_frozen_weights:
-            for prefix, side in (("encoder.model.", encoder), ("llm.model.", llm)):
-                if getattr(side, "weights_from_dir", False):
-                    self._reloadable_keys.update(
-                        prefix + n for n, p in side.model.named_parameters() if not p.requires_grad
-                    )
+            for prefix, side in (("encoder.", encoder), ("llm.", llm)):
+                self._reloadable_keys.update(prefix + key for key in side.reloadable_keys())
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
@@ -93,8 +90,8 @@ class SpeechLLMModel(AbsESPnetModel):
 
     def build_prefix(self, speech_emb: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """LEFT-padded ``[BOS] before speech after`` embeddings (B, P, D) and attention mask (B, P) for decoding."""
-        dtype = self.llm.model.get_input_embeddings().weight.dtype
-        before, after = self._prompt_embeddings(dtype)
+        before, after = self.llm.embed(self._before_ids), self.llm.embed(self._after_ids)  # in the LLM's dtype
+        dtype = before.dtype
         rows = [torch.cat([before, speech_emb[i, : speech_lengths[i]].to(dtype), after]) for i in range(len(speech_emb))]
         return _pad_rows(rows, left=True)
 
@@ -155,9 +152,9 @@ class SpeechLLMModel(AbsESPnetModel):
                        ) -> Tuple[torch.Tensor, torch.Tensor]:
         """LM-head logits (N, V) at the N positions that have a target, and the targets (N,)."""
         # Run the decoder stack, then the LM head only where there is a target (saves the (B, L, V) logits).
-        hidden = self.llm.model.get_decoder()(inputs_embeds=inputs, attention_mask=mask).last_hidden_state  # (B, L, D)
+        hidden = self.llm.decoder_forward(inputs, mask)  # (B, L, D)
         target_pos = labels != IGNORE_ID  # (B, L)
-        return self.llm.model.get_output_embeddings()(hidden[target_pos]), labels[target_pos]
+        return self.llm.lm_head(hidden[target_pos]), labels[target_pos]
 
     @torch.no_grad()
     def mismatched_accuracy(self, speech_emb: torch.Tensor, speech_lengths: torch.Tensor, text: torch.Tensor,

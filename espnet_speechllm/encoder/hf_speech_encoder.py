@@ -13,13 +13,14 @@ false / false (group-norm front-end: such models are fed zero-padded waveforms w
 import json
 import logging
 import os
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Set, Tuple
 
 import torch
 import transformers
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
 
 from espnet_speechllm.data.audio import SAMPLE_RATE
+from espnet_speechllm.encoder.abs_encoder import AbsEncoder
 from espnet_speechllm.finetune import apply_finetune_scheme
 from espnet_speechllm.utils.local_dir import local_model_dir
 
@@ -87,15 +88,12 @@ def receptive_field(conv_kernel, conv_stride) -> int:
     return field
 
 
-def min_input_samples(encoder: torch.nn.Module) -> int:
-    """The fewest waveform samples ``encoder`` (an HF conv front-end encoder) can take; 1 when unknown."""
-    config = getattr(getattr(encoder, "model", None), "config", None)
-    if config is None or not hasattr(config, "conv_kernel"):
-        return 1
-    return receptive_field(config.conv_kernel, config.conv_stride)
+def min_input_samples(encoder: AbsEncoder) -> int:
+    """The fewest waveform samples ``encoder`` can take."""
+    return encoder.min_input_samples()
 
 
-class HFSpeechEncoder(torch.nn.Module):
+class HFSpeechEncoder(AbsEncoder):
     """Waveform (B, S) -> hidden states (B, T, D) and frame lengths, honouring padding.
 
     Args:
@@ -161,6 +159,15 @@ class HFSpeechEncoder(torch.nn.Module):
 
     def output_size(self) -> int:
         return self._output_size
+
+    def min_input_samples(self) -> int:
+        config = self.model.config
+        return receptive_field(config.conv_kernel, config.conv_stride)
+
+    def reloadable_keys(self) -> Set[str]:
+        if not self.weights_from_dir:
+            return set()
+        return {f"model.{n}" for n, p in self.model.named_parameters() if not p.requires_grad}
 
     def train(self, mode: bool = True):
         # A frozen encoder stays in eval mode: no dropout, layerdrop or time masking on a model we do

@@ -9,7 +9,7 @@ encoder once over a data dir and writes kaldiio ark/scp; training then reads ``f
         source: hubert                          # the encoder that produced the features ...
         source_conf: {model_dir: exp/pretrained/encoder, finetune: frozen}   # ... and its conf
 
-Decoding reads audio: the inference tool swaps the source encoder back in (:meth:`build_source`), so a
+Decoding reads audio: the inference tool swaps the source encoder back in (:func:`restore_source_encoder`), so a
 model trained on features decodes exactly like one trained with the frozen encoder in the loop.
 """
 import logging
@@ -18,38 +18,50 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from transformers import AutoConfig
 
+from espnet_speechllm import registry
+from espnet_speechllm.encoder.abs_encoder import AbsEncoder
 from espnet_speechllm.utils.local_dir import local_model_dir
 
 logger = logging.getLogger(__name__)
 
 
-class PrecomputedEncoder(torch.nn.Module):
+def dumped_encoder(name: str, conf: Dict[str, Any]) -> Tuple[str, Dict[str, Any]]:
+    """``(name, conf)`` of the encoder whose outputs are dumped for a config's ``encoder``/``encoder_conf``: a
+    precomputed encoder's source, else the encoder itself. A ValueError unless it is a frozen audio encoder read
+    from a model_dir (a trained encoder's outputs change during training)."""
+    if name == registry.PRECOMPUTED:
+        name, conf = conf.get("source", registry.audio_encoder_choices.default), conf.get("source_conf")
+    conf = dict(conf or {})
+    if name not in registry.audio_encoder_choices.classes:
+        raise ValueError(f"source encoder {name!r}: choose one of {sorted(registry.audio_encoder_choices.classes)}")
+    if conf.get("finetune", "frozen") != "frozen":
+        raise ValueError(
+            f"source encoder finetune={conf['finetune']!r}: only a frozen encoder's outputs can be "
+            "dumped (its outputs change during training otherwise); use the encoder itself"
+        )
+    if "model_dir" not in conf:
+        raise ValueError("the source encoder's model_dir is required (the encoder that made the features)")
+    return name, conf
+
+
+class PrecomputedEncoder(AbsEncoder):
     """(B, T, D) dumped encoder outputs -> the same, checked against the source encoder's width."""
 
-    def __init__(self, source: str = "hubert", source_conf: Optional[Dict[str, Any]] = None):
+    def __init__(self, source: str = registry.audio_encoder_choices.default,
+                 source_conf: Optional[Dict[str, Any]] = None):
         super().__init__()
-        conf = dict(source_conf or {})
-        if conf.get("finetune", "frozen") != "frozen":
-            raise ValueError(
-                f"source encoder finetune={conf['finetune']!r}: only a frozen encoder's outputs can be "
-                "dumped (its outputs change during training otherwise); use the encoder itself"
-            )
-        if "model_dir" not in conf:
-            raise ValueError("the source encoder's model_dir is required (the encoder that made the features)")
-        self.source, self.source_conf = source, conf
+        self.source, self.source_conf = dumped_encoder(source, dict(source_conf or {}))
         self.finetune = "frozen"
-        model_dir = local_model_dir(conf["model_dir"], "the source encoder's model_dir")
-        config = AutoConfig.from_pretrained(model_dir, **(conf.get("config_overrides") or {}))
+        model_dir = local_model_dir(self.source_conf["model_dir"], "the source encoder's model_dir")
+        config = AutoConfig.from_pretrained(model_dir, **(self.source_conf.get("config_overrides") or {}))
         self._output_size = config.hidden_size
 
     def output_size(self) -> int:
         return self._output_size
 
-    def build_source(self) -> torch.nn.Module:
+    def build_source(self) -> AbsEncoder:
         """The frozen encoder that produced the features, for decoding from audio."""
-        from espnet_speechllm.tasks.speechllm import encoder_choices
-
-        return encoder_choices.get_class(self.source)(**self.source_conf)
+        return registry.build_encoder(self.source, self.source_conf)
 
     def forward(self, feats: torch.Tensor, feats_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         if feats.dim() != 3 or feats.size(-1) != self._output_size:

@@ -1,12 +1,13 @@
 """Causal LLM from a local HF dir (vicuna-7b-v1.5 / Llama layout) with its tokenizer and prompt template."""
 import logging
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Set
 
 import torch
 import transformers
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from espnet_speechllm.finetune import apply_finetune_scheme
+from espnet_speechllm.llm.abs_llm import AbsLLM
 from espnet_speechllm.llm.prompt import DEFAULT_TEMPLATE, PromptTemplate
 from espnet_speechllm.utils.local_dir import local_model_dir
 
@@ -24,7 +25,7 @@ def load_tokenizer(model_dir: str):
     return tokenizer
 
 
-class HFCausalLM(torch.nn.Module):
+class HFCausalLM(AbsLLM):
     """Wraps ``AutoModelForCausalLM`` + ``AutoTokenizer`` from ``model_dir``.
 
     Args:
@@ -58,11 +59,12 @@ class HFCausalLM(torch.nn.Module):
         self.tokenizer = load_tokenizer(model_dir)
         self.weights_from_dir = not random_init
         config = AutoConfig.from_pretrained(local_model_dir(model_dir, "llm_conf.model_dir"), **(config_overrides or {}))
-        config._attn_implementation = attn_implementation
         if random_init:
-            self.model = AutoModelForCausalLM.from_config(config, dtype=DTYPES[weight_dtype])
+            self.model = AutoModelForCausalLM.from_config(config, dtype=DTYPES[weight_dtype],
+                                                          attn_implementation=attn_implementation)
         else:
-            self.model = AutoModelForCausalLM.from_pretrained(model_dir, config=config, dtype=DTYPES[weight_dtype])
+            self.model = AutoModelForCausalLM.from_pretrained(model_dir, config=config, dtype=DTYPES[weight_dtype],
+                                                              attn_implementation=attn_implementation)
         if self.model.get_input_embeddings().num_embeddings < len(self.tokenizer):
             raise ValueError(
                 f"{model_dir}: tokenizer has {len(self.tokenizer)} tokens but the model embeds only "
@@ -89,5 +91,15 @@ class HFCausalLM(torch.nn.Module):
         return self
 
     def embed(self, token_ids: torch.Tensor) -> torch.Tensor:
-        """(B, L) ids -> (B, L, D) input embeddings (ids < 0 are treated as padding, embedded as id 0)."""
         return self.model.get_input_embeddings()(token_ids.clamp(min=0))
+
+    def decoder_forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model.get_decoder()(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
+
+    def lm_head(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.model.get_output_embeddings()(hidden)
+
+    def reloadable_keys(self) -> Set[str]:
+        if not self.weights_from_dir:
+            return set()
+        return {f"model.{n}" for n, p in self.model.named_parameters() if not p.requires_grad}

@@ -13,11 +13,10 @@ models) are replaced here by the paper's speech adapter; this task does its fine
 ``encoder_conf.finetune`` / ``llm_conf.finetune``.
 """
 import argparse
-import inspect
 import json
 import logging
 import os
-from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Tuple, Type
+from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -27,21 +26,25 @@ from espnet2.train.trainer import Trainer
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool
 
-from espnet_speechllm.adapter.abs_adapter import AbsAdapter
-from espnet_speechllm.adapter.conv1d_mlp import Conv1dMLPAdapter
-from espnet_speechllm.adapter.conv1d_transformer import Conv1dTransformerAdapter
-from espnet_speechllm.adapter.dws_mlp import DwsMLPAdapter
-from espnet_speechllm.adapter.linear import LinearAdapter
 from espnet_speechllm.data.audio import register_audio_type
 from espnet_speechllm.data.collate import SpeechLLMCollateFn
 from espnet_speechllm.data.preprocess import TEXT_CASES, TranscriptTokenizer
 from espnet_speechllm.data.transcript import register_transcript_type
-from espnet_speechllm.encoder.hf_speech_encoder import HFSpeechEncoder
+from espnet_speechllm.encoder.abs_encoder import AbsEncoder
 from espnet_speechllm.encoder.precomputed import PrecomputedEncoder
 from espnet_speechllm.finetune import count_parameters
-from espnet_speechllm.llm.hf_causal_lm import HFCausalLM, load_tokenizer
+from espnet_speechllm.llm.hf_causal_lm import load_tokenizer
 from espnet_speechllm.loss.matching import MATCHING_KEYS, MatchingLoss
 from espnet_speechllm.model import SpeechLLMModel
+from espnet_speechllm.registry import (
+    PRECOMPUTED,
+    adapter_choices,
+    audio_encoder_choices,
+    build_adapter,
+    build_component,
+    build_llm,
+    llm_choices,
+)
 from espnet_speechllm.utils import atomic_save
 from espnet_speechllm.utils.deepspeed_support import check_deepspeed_args
 
@@ -50,42 +53,13 @@ logger = logging.getLogger(__name__)
 register_audio_type()
 register_transcript_type()
 
+# The task's --encoder: the encoders that read audio, and one that reads their dumped outputs.
 encoder_choices = ClassChoices(
     "encoder",
-    # One wrapper serves every HF waveform SSL model; the names document what the dir holds. "precomputed"
-    # reads dumped outputs of a frozen one (encoder/precomputed.py).
-    classes=dict(hubert=HFSpeechEncoder, wavlm=HFSpeechEncoder, wav2vec2=HFSpeechEncoder,
-                 precomputed=PrecomputedEncoder),
-    type_check=torch.nn.Module,
-    default="hubert",
+    classes={**audio_encoder_choices.classes, PRECOMPUTED: PrecomputedEncoder},
+    type_check=AbsEncoder,
+    default=audio_encoder_choices.default,
 )
-adapter_choices = ClassChoices(
-    "adapter",
-    classes=dict(
-        conv1d_mlp=Conv1dMLPAdapter,
-        dws_mlp=DwsMLPAdapter,
-        conv1d_transformer=Conv1dTransformerAdapter,
-        linear=LinearAdapter,
-    ),
-    type_check=AbsAdapter,
-    default="conv1d_mlp",
-)
-llm_choices = ClassChoices(
-    "llm", classes=dict(hf_causal_lm=HFCausalLM), type_check=torch.nn.Module, default="hf_causal_lm"
-)
-
-
-def build_component(cls: Type, conf: Dict[str, Any], where: str, **given):
-    """Instantiate ``cls(**given, **conf)``; an unknown key in ``conf`` is a ValueError naming it."""
-    params = inspect.signature(cls.__init__).parameters
-    unknown = sorted(set(conf) - set(params))
-    if unknown:
-        allowed = sorted(p for p in params if p not in ("self", *given))
-        raise ValueError(f"{where}: unknown key(s) {unknown} for {cls.__name__}; allowed: {allowed}")
-    clash = sorted(set(conf) & set(given))
-    if clash:
-        raise ValueError(f"{where}: {clash} are set by the task from the other components; remove them")
-    return cls(**given, **conf)
 
 
 # The model's top-level modules: rows of the parameter report, keys of lr_multipliers.
@@ -197,11 +171,9 @@ class SpeechLLMTask(AbsTask):
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> SpeechLLMModel:
         encoder = build_component(encoder_choices.get_class(args.encoder), args.encoder_conf, "encoder_conf")
-        llm = build_component(llm_choices.get_class(args.llm), args.llm_conf, "llm_conf")
-        adapter = build_component(
-            adapter_choices.get_class(args.adapter), args.adapter_conf, "adapter_conf",
-            input_size=encoder.output_size(), output_size=llm.hidden_size,
-        )
+        llm = build_llm(args.llm, args.llm_conf)
+        adapter = build_adapter(args.adapter, args.adapter_conf, input_size=encoder.output_size(),
+                                output_size=llm.hidden_size)
         match_conf = dict(getattr(args, "matching_loss_conf", None) or {})
         unknown = sorted(set(match_conf) - set(MATCHING_KEYS))
         if unknown:
