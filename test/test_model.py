@@ -1,9 +1,15 @@
 """SpeechLLMModel on tiny real models: every adapter x fine-tuning scheme trains as its scheme says."""
+import argparse
 import copy
 
 import pytest
 import torch
 
+from espnet_speechllm.adapter.linear import LinearAdapter
+from espnet_speechllm.encoder.abs_encoder import AbsEncoder
+from espnet_speechllm.llm.abs_llm import AbsLLM
+from espnet_speechllm.llm.prompt import PromptTemplate
+from espnet_speechllm.model import SpeechLLMModel
 from espnet_speechllm.tasks.speechllm import SpeechLLMTask
 
 ADAPTERS = {
@@ -197,8 +203,6 @@ def test_acc_mismatched_separates_listening_from_guessing(tiny_models, make_mode
 
 
 def test_lr_multipliers_make_parameter_groups(tiny_models, make_model_args):
-    import argparse
-
     model = SpeechLLMTask.build_model(make_model_args(tiny_models, "lora", "lora", matching_weight=1.0))
     args = argparse.Namespace(optim="adamw", optim_conf={"lr": 1e-3, "weight_decay": 0.01},
                               lr_multipliers={"adapter": 3.0, "matching_loss": 2.0})
@@ -211,3 +215,62 @@ def test_lr_multipliers_make_parameter_groups(tiny_models, make_model_args):
     args.lr_multipliers = {"adaptor": 3.0}
     with pytest.raises(ValueError, match="unknown module.*adaptor"):
         SpeechLLMTask.build_optimizers(args, model)
+
+
+class _FrameEncoder(AbsEncoder):
+    """Waveform -> 10-sample frames -> 4 dims: no HF model behind it."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(10, 4)
+
+    def output_size(self):
+        return 4
+
+    def forward(self, speech, speech_lengths):
+        return self.proj(speech[:, : speech.size(1) // 10 * 10].unflatten(1, (-1, 10))), speech_lengths // 10
+
+
+class _CharTokenizer:
+    bos_token_id = 1
+
+    def __call__(self, text, add_special_tokens=False):
+        return argparse.Namespace(input_ids=[3 + ord(c) % 20 for c in text])
+
+
+class _GRULM(AbsLLM):
+    """Embedding -> GRU -> linear head: an LLM that is nothing but the interface."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden_size, self.eos_token_id, self.max_positions = 8, 2, None
+        self.tokenizer = _CharTokenizer()
+        self.prompt = PromptTemplate("hi <speech> ok", self.tokenizer)
+        self.embedding, self.gru, self.head = torch.nn.Embedding(32, 8), torch.nn.GRU(8, 8, batch_first=True), \
+            torch.nn.Linear(8, 32)
+
+    def embed(self, token_ids):
+        return self.embedding(token_ids.clamp(min=0))
+
+    def decoder_forward(self, inputs_embeds, attention_mask):
+        return self.gru(inputs_embeds)[0]
+
+    def lm_head(self, hidden):
+        return self.head(hidden)
+
+
+def test_the_model_needs_only_the_component_interfaces():
+    """Any AbsEncoder and AbsLLM make a model that trains and builds decoding prefixes: the model reaches into
+    no particular library's modules."""
+    torch.manual_seed(0)
+    model = SpeechLLMModel(_FrameEncoder(), LinearAdapter(4, 8, downsample_rate=2), _GRULM())
+    speech, speech_lengths, text, text_lengths = torch.randn(2, 200), torch.tensor([200, 120]), \
+        torch.tensor([[5, 6, 7], [8, -1, -1]]), torch.tensor([3, 1])
+    loss, stats, weight = model(speech, speech_lengths, text, text_lengths)
+    loss.backward()
+    assert torch.isfinite(loss) and int(weight) == 2 and model.encoder.proj.weight.grad is not None
+    assert set(model.state_dict()) == {n for n, _ in model.named_parameters()}  # nothing to reload from a dir
+    emb, emb_lengths = model.encode_speech(speech, speech_lengths)
+    prefix, mask = model.build_prefix(emb, emb_lengths)
+    # [BOS] h i | 20 -> 10 and 12 -> 6 speech frames | o k
+    assert prefix.shape == (2, 3 + 10 + 2, 8) and mask.sum(1).tolist() == [15, 3 + 6 + 2]

@@ -15,7 +15,8 @@ from .conftest import read_kv, run, stub_recipe, write_data_dir
 FAKE = r'''
 import os, sys
 args = sys.argv[1:]
-if args[:1] != ["-m"] or not args[1].startswith("espnet_speechllm.bin.") or args[1].endswith(".fingerprint"):
+if args[:1] != ["-m"] or not args[1].startswith("espnet_speechllm.bin.") or args[1].endswith(".fingerprint") \
+        or args[1].rsplit(".", 1)[1] in os.environ.get("REAL_TOOLS", "").split():
     os.execv(sys.executable, [sys.executable] + args)
 mod, rest = args[1].rsplit(".", 1)[1], args[2:]
 with open(os.environ["FAKE_CALLS"], "a") as f:
@@ -144,6 +145,28 @@ def test_stages_8_to_13_plumbing(recipe):
     assert "exp/stats_train_tiny is done; skipping" in out
     assert "decode_beam2_valid.acc.ave/test_clean is done; skipping" in out
     assert not calls(recipe, "speechllm_inference") and len(calls(recipe, "speechllm_train")) == 1
+
+
+@pytest.mark.parametrize("how", ["flow-style YAML", "--train_args", "neither"])
+def test_stage_8_asks_python_whether_the_encoder_is_precomputed(recipe, how):
+    """The answer comes from the YAML and the extra training arguments as training reads them (a grep of the YAML
+    missed flow style and --train_args): a precomputed encoder's outputs are dumped, then trained on."""
+    r = recipe["dir"]
+    with open(f"{r}/conf/train_pre.yaml", "w") as f:
+        f.write("{encoder: precomputed, encoder_conf: {source: hubert}}\n" if how == "flow-style YAML" else "x: 1\n")
+    extra = ["--train_args", "--max_epoch 2 --encoder precomputed"] if how == "--train_args" else []
+    run(["./asr_llm.sh", "--stage", "8", "--stop_stage", "8", "--python", recipe["python"], "--nj", "1",
+         "--train_set", "train", "--valid_set", "dev", "--test_sets", "test_clean",
+         "--train_config", "conf/train_pre.yaml", *extra], cwd=r, FAKE_CALLS=recipe["calls"], REAL_TOOLS="which_encoder")
+    dumps = calls(recipe, "dump_encoder_feats")
+    (stats,) = [c for c in calls(recipe, "speechllm_train") if "--collect_stats" in c]
+    speech = stats[stats.index("--train_data_path_and_name_and_type") + 1]
+    if how == "neither":
+        assert dumps == [] and speech == "dump/raw/train_final/wav.scp,speech,audio"
+    else:
+        assert [c[c.index("--out_dir") + 1] for c in dumps] == [
+            f"dump/encoder_feats/train_pre/{s}" for s in ("train_final", "dev")]
+        assert speech == "dump/encoder_feats/train_pre/train_final/feats.scp,speech,kaldi_ark"
 
 
 def test_changed_model_or_decode_yaml_is_never_reused(recipe):

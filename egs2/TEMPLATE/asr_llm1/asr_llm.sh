@@ -367,15 +367,20 @@ fi
 
 train_dir=${dumpdir}/raw/${final_set}
 valid_dir=${dumpdir}/raw/${valid_set}
-# A training YAML with "encoder: precomputed" trains on the outputs of its frozen source encoder, dumped
-# once by stage 8 (espnet_speechllm/encoder/precomputed.py); decoding still reads audio.
+# A training run whose encoder is "precomputed" (in its YAML or in --train_args) trains on the outputs of its
+# frozen source encoder, dumped once by stage 8 (espnet_speechllm/encoder/precomputed.py); decoding still reads
+# audio. Python answers, from the YAML and the extra arguments as training reads them; stages 8 and 9 ask.
 train_speech="${train_dir}/wav.scp,speech,audio"
 valid_speech="${valid_dir}/wav.scp,speech,audio"
 feats_dir=""
-if [ -f "${train_config}" ] && grep -qE '^encoder:[[:space:]]*precomputed' "${train_config}"; then
-    feats_dir=${dumpdir}/encoder_feats/$(basename "${train_config}" .yaml)
-    train_speech="${feats_dir}/${final_set}/feats.scp,speech,kaldi_ark"
-    valid_speech="${feats_dir}/${valid_set}/feats.scp,speech,kaldi_ark"
+if { runs 8 || runs 9; } && [ -f "${train_config}" ]; then
+    # shellcheck disable=SC2086  # python: a command; train_args: split into words as stage 9 passes them
+    _encoder=$(${python} -m espnet_speechllm.bin.which_encoder --train_config "${train_config}" -- ${train_args})
+    if [ "${_encoder}" = precomputed ]; then
+        feats_dir=${dumpdir}/encoder_feats/$(basename "${train_config}" .yaml)
+        train_speech="${feats_dir}/${final_set}/feats.scp,speech,kaldi_ark"
+        valid_speech="${feats_dir}/${valid_set}/feats.scp,speech,kaldi_ark"
+    fi
 fi
 
 if runs 8; then
