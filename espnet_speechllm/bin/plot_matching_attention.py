@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from espnet_speechllm.bin.make_report import _pyplot
-from espnet_speechllm.data.audio import SAMPLE_RATE, load_audio, read_scp
-from espnet_speechllm.datagen.datadir import read_kaldi_file
+from espnet_speechllm.data.audio import SAMPLE_RATE, load_audio
+from espnet_speechllm.data.kaldi_dir import read_kaldi_file
 from espnet_speechllm.encoder.precomputed import restore_source_encoder
 from espnet_speechllm.tasks.speechllm import SpeechLLMTask
 from espnet_speechllm.utils.cli import UserError, make_parser, run_main, setup_logging
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 def first_utterance(data_dir: str, utt_id: str = ""):
     """(utt_id, wav.scp entry, transcript) of ``utt_id``, or of the first utterance with a transcript."""
     texts = read_kaldi_file(os.path.join(data_dir, "text"), allow_empty_value=True)  # non-speech: empty
-    for key, entry in read_scp(os.path.join(data_dir, "wav.scp")).items():
+    for key, entry in read_kaldi_file(os.path.join(data_dir, "wav.scp")).items():
         if (utt_id and key == utt_id) or (not utt_id and texts.get(key)):
             return key, entry, texts.get(key, "")
     raise UserError(f"{data_dir}: " + (f"no utterance {utt_id!r}" if utt_id else "no utterance with a transcript"))

@@ -18,7 +18,6 @@ from espnet_speechllm.utils.cli import UserError
 
 logger = logging.getLogger(__name__)
 
-read_scp = read_kaldi_file  # the old name, still used by pretrain/ctc_encoder.py and bin/plot_matching_attention.py
 
 SAMPLE_RATE = 16000
 

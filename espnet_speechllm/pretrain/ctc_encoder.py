@@ -8,27 +8,24 @@ variety of HuBERT's 60k hours.
 """
 import logging
 import random
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torchaudio
 from tqdm import tqdm
 
-from espnet_speechllm.data.audio import load_audio, read_scp
+from espnet_speechllm.data.audio import load_audio
+from espnet_speechllm.data.kaldi_dir import read_kaldi_file
 from espnet_speechllm.encoder.hf_speech_encoder import normalize_per_utterance
 
 logger = logging.getLogger(__name__)
 
 
 def load_ctc_data(data_dir: str) -> Tuple[List[np.ndarray], List[str]]:
-    wavs = read_scp(f"{data_dir}/wav.scp")
-    texts: Dict[str, str] = {}
-    with open(f"{data_dir}/text", encoding="utf-8") as f:
-        for line in f:
-            parts = line.rstrip("\n").split(maxsplit=1)
-            if parts:
-                texts[parts[0]] = parts[1] if len(parts) > 1 else ""
+    """The audio and transcripts of a data dir; utterances with an empty transcript have nothing to learn."""
+    wavs = read_kaldi_file(f"{data_dir}/wav.scp")
+    texts = read_kaldi_file(f"{data_dir}/text", allow_empty_value=True)
     keys = [k for k in wavs if texts.get(k)]
     audio = [load_audio(k, wavs[k]) for k in tqdm(keys, desc="loading encoder pretraining audio", mininterval=5)]
     return audio, [texts[k] for k in keys]
