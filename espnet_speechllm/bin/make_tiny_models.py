@@ -11,7 +11,9 @@ core each. ``build_info.json`` (inputs' sha256, wall time) and ``SHA256SUMS`` de
     python -m espnet_speechllm.bin.make_tiny_models --output_dir exp/pretrained --text data/local/lm_text.txt \\
         [--pretrain_data data/pretrain_encoder] [--config conf/tiny_models.yaml]
 
-Writes ``<output_dir>/{llm,encoder}`` and ``<output_dir>/tiny_models.done``.
+Writes ``<output_dir>/{llm,encoder}``, a done-marker per model (``llm.done``, ``encoder.done``: the settings
+and inputs it was made from) and ``<output_dir>/tiny_models.done``. With --force true a rebuild retrains only
+the models whose settings or inputs changed; delete <output_dir> to rebuild both.
 """
 import argparse
 import copy
@@ -51,6 +53,10 @@ DEFAULTS = {
         "conv_dim": [64, 64, 64, 64, 64, 64, 64], "conv_kernel": [10, 3, 3, 3, 3, 2, 2],
         "conv_stride": [5, 2, 2, 2, 2, 2, 2], "num_conv_pos_embeddings": 32, "num_conv_pos_embedding_groups": 4,
         "feat_extract_norm": "layer", "do_stable_layer_norm": True, "mask_time_prob": 0.0, "layerdrop": 0.0,
+        # No dropout: CTC pretraining on a CPU budget underfits (greedy CER on training utterances equals the
+        # held-out one), and dropout makes every step of stage 9's encoder dearer.
+        "hidden_dropout": 0.0, "attention_dropout": 0.0, "activation_dropout": 0.0, "feat_proj_dropout": 0.0,
+        "final_dropout": 0.0,
     },
     "pretrain": {
         # LLM: sample kinds and their shares (pretrain/text_lm.py explains them).
@@ -113,12 +119,17 @@ def build_llm(config: dict, text: str, out_dir: str) -> dict:
         n_held = min(pre["llm_heldout_sentences"], len(sentences) // 10)
         held, train = sentences[:n_held], sentences[n_held:]
         rng = random.Random(config["seed"])
-        sampler = PretrainSampler(tokenizer, train, rng, pre["llm_mix"], pre["llm_copy_template"],
-                                  pre["llm_max_repeat"], tuple(pre["llm_random_words"]))
-        # Probes: copies of held-out sentences, and of random strings over the training vocabulary.
-        probe = PretrainSampler(tokenizer, held or train, random.Random(config["seed"] + 1), {"copy": 1.0},
-                                pre["llm_copy_template"], pre["llm_max_repeat"], tuple(pre["llm_random_words"]))
-        probe.word_ids = sampler.word_ids
+        layout = dict(max_repeat=pre["llm_max_repeat"], random_words=tuple(pre["llm_random_words"]))
+        sampler = PretrainSampler(tokenizer, train, rng, pre["llm_mix"], pre["llm_copy_template"], **layout)
+
+        def copy_probe(seed_offset: int, train_sampler: PretrainSampler, **kwargs) -> PretrainSampler:
+            """Copies of held-out sentences, and of random strings over the training vocabulary."""
+            probe_ = PretrainSampler(tokenizer, held or train, random.Random(config["seed"] + seed_offset),
+                                     {"copy": 1.0}, pre["llm_copy_template"], **kwargs)
+            probe_.word_ids = train_sampler.word_ids
+            return probe_
+
+        probe = copy_probe(1, sampler, **layout)
         history = []
 
         def evaluate(m, step):
@@ -134,9 +145,7 @@ def build_llm(config: dict, text: str, out_dir: str) -> dict:
             robust = dict(max_repeat=pre["llm_robust_max_repeat"], random_words=tuple(pre["llm_random_words"]),
                           max_blank=pre["llm_robust_max_blank"])
             sampler = PretrainSampler(tokenizer, train, rng, pre["llm_mix"], pre["llm_copy_template"], **robust)
-            robust_probe = PretrainSampler(tokenizer, held or train, random.Random(config["seed"] + 2), {"copy": 1.0},
-                                           pre["llm_copy_template"], **robust)
-            robust_probe.word_ids = sampler.word_ids
+            robust_probe = copy_probe(2, sampler, **robust)
             report["final_loss"] = pretrain_causal_lm(model, sampler, pre["llm_robust_steps"], pre["llm_batch_size"],
                                                       pre["llm_robust_lr"], 0, pre["eval_every"], evaluate,
                                                       prefix_noise=pre["llm_robust_prefix_noise"], seed=config["seed"])
@@ -230,6 +239,34 @@ def _build_one(kind: str, config: dict, source: str, out_dir: str, tokenizer_dir
     return time.time() - t0
 
 
+def part_settings(config: dict, part: str, inputs: dict) -> dict:
+    """What one model is made from: the config sections and pretraining keys it reads, and its input files.
+
+    A part whose settings are unchanged is kept by a rebuild, so editing the encoder's steps retrains the encoder
+    only. Both parts read the tokenizer (the encoder's CTC units can be its tokens), hence the text pool.
+    """
+    pretrain = {k: v for k, v in config["pretrain"].items() if k.startswith(f"{part}_") or k == "eval_every"}
+    files = {k: v for k, v in inputs.items() if k == "text" or (part == "encoder" and k.startswith("pretrain_"))}
+    return {"config": {"seed": config["seed"], "tokenizer": config["tokenizer"], part: config[part],
+                       "pretrain": pretrain}, "inputs": files}
+
+
+def read_json(path: str):
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def tokenizer_matches_encoder(llm_dir: str, enc_dir: str) -> bool:
+    """A kept encoder trained on the LLM's tokens needs the very same vocabulary in the same order."""
+    vocab = read_json(os.path.join(enc_dir, "ctc_vocab.json")) or []
+    if (read_json(os.path.join(enc_dir, "pretrain_report.json")) or {}).get("units") != "llm_tokens":
+        return True
+    tokenizer = AutoTokenizer.from_pretrained(llm_dir)
+    return vocab[1:] == tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+
+
 def sha256_file(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -246,16 +283,21 @@ def input_hashes(args) -> dict:
     return {k: sha256_file(v) for k, v in inputs.items() if v and os.path.isfile(v)}
 
 
-def write_build_info(args, times: dict, wall_time: float) -> None:
+def write_build_info(args, times: dict, rebuilt: list, wall_time: float) -> None:
     """``build_info.json`` (what the models were made from, and how long it took) and ``SHA256SUMS`` (every
-    file, ``sha256sum -c`` format): stage 7 checks a shipped copy against both before installing it."""
+    file, ``sha256sum -c`` format): stage 7 checks a shipped copy against both before installing it.
+
+    ``llm_time_s``/``encoder_time_s`` are each model's own build time (a kept model's from the run that built it);
+    ``from_scratch_time_s`` is what a build of both takes on this machine (they train at once); ``wall_time_s``
+    is this run's."""
     info = {
         "command": "python -m espnet_speechllm.bin.make_tiny_models " + " ".join(
             f"--{k} {v}" for k, v in (("output_dir", args.output_dir), ("text", args.text),
                                       ("pretrain_data", args.pretrain_data), ("config", args.config)) if v),
         "sha256": input_hashes(args),
-        "wall_time_s": round(wall_time, 1), "llm_time_s": round(times["llm"], 1),
-        "encoder_time_s": round(times["encoder"], 1), "cores": os.cpu_count(),
+        "from_scratch_time_s": round(max(times.values()), 1), "wall_time_s": round(wall_time, 1),
+        "llm_time_s": round(times["llm"], 1), "encoder_time_s": round(times["encoder"], 1), "rebuilt": rebuilt,
+        "cores": os.cpu_count(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "torch": torch.__version__,
         "transformers": importlib.metadata.version("transformers"),
     }
@@ -263,7 +305,7 @@ def write_build_info(args, times: dict, wall_time: float) -> None:
         json.dump(info, f, indent=2)
     files = sorted(os.path.relpath(os.path.join(root, name), args.output_dir)
                    for root, _, names in os.walk(args.output_dir) for name in names
-                   if name not in ("SHA256SUMS", "tiny_models.done"))
+                   if name not in ("SHA256SUMS", "tiny_models.done", "llm.done", "encoder.done"))
     with open(os.path.join(args.output_dir, "SHA256SUMS"), "w") as f:
         f.writelines(f"{sha256_file(os.path.join(args.output_dir, name))}  {name}\n" for name in files)
 
@@ -274,7 +316,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--text", required=True, help="text pool, one sentence per line (tokenizer + LLM pretraining)")
     parser.add_argument("--pretrain_data", default=None, help="data dir (wav.scp, text) for encoder CTC pretraining")
     parser.add_argument("--config", default=None, help="YAML overriding the defaults: sections " + ", ".join(DEFAULTS))
-    add_force(parser, "rebuild even if <output_dir> is complete")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="CPU threads in all (default: every core); two models that train at once get half each")
+    add_force(parser, "rebuild the models whose settings or inputs changed (a stop without it)")
     return parser
 
 
@@ -287,42 +331,65 @@ def main(argv=None) -> None:
         with open(args.config, encoding="utf-8") as f:
             user = yaml.safe_load(f) or {}
     config = merge_config(user)
+    inputs = input_hashes(args)
     # The done-marker records what the models were made from: other inputs are a stop, not a silent reuse.
-    settings = json.dumps({"config": config, "inputs": input_hashes(args)}, sort_keys=True)
+    settings = json.dumps({"config": config, "inputs": inputs}, sort_keys=True)
     if os.path.exists(done) and not args.force:
         with open(done, encoding="utf-8") as f:
             if f.read() == settings:
                 logger.info(f"{done}: models already built from these inputs, nothing to do (--force true rebuilds)")
                 return
         raise SystemExit(f"{args.output_dir} was built from another config or other data ({done}); "
-                         "rerun with --force true to rebuild it")
-    for sub in ("llm", "encoder"):
-        path = os.path.join(args.output_dir, sub)
+                         "rerun with --force true to rebuild the models whose inputs changed")
+    dirs = {part: os.path.join(args.output_dir, part) for part in ("llm", "encoder")}
+    markers = {part: os.path.join(args.output_dir, f"{part}.done") for part in dirs}
+    wanted = {part: part_settings(config, part, inputs) for part in dirs}
+    times, rebuild = {}, []
+    for part, path in dirs.items():
+        marker = read_json(markers[part])
+        if marker is not None and marker["settings"] == wanted[part] and os.path.isdir(path):
+            times[part] = marker["time_s"]
+            logger.info(f"{path}: built from the same settings and inputs ({markers[part]}); kept")
+            continue
         if os.path.exists(path):
             if not args.force:
-                raise SystemExit(f"{path} exists but {done} does not (an interrupted build?); rerun with --force true")
+                raise SystemExit(f"{path} exists but was not built from these inputs (an interrupted build?); "
+                                 "rerun with --force true")
             shutil.rmtree(path)
+        if os.path.exists(markers[part]):
+            os.remove(markers[part])
+        rebuild.append(part)
     t0 = time.time()
-    llm_dir, enc_dir = os.path.join(args.output_dir, "llm"), os.path.join(args.output_dir, "encoder")
-    train_llama_tokenizer(args.text, llm_dir, config["tokenizer"]["vocab_size"])
-    AutoTokenizer.from_pretrained(llm_dir).save_pretrained(llm_dir)
-    # The two models train at once, one core each: small models use a second thread poorly.
-    cores = max(1, os.cpu_count() or 1)
-    jobs = {"llm": (args.text, llm_dir), "encoder": (args.pretrain_data, enc_dir)}
-    if cores >= 2:
+    if "llm" in rebuild:
+        train_llama_tokenizer(args.text, dirs["llm"], config["tokenizer"]["vocab_size"])
+        AutoTokenizer.from_pretrained(dirs["llm"]).save_pretrained(dirs["llm"])
+        if "encoder" not in rebuild and not tokenizer_matches_encoder(dirs["llm"], dirs["encoder"]):
+            logger.info(f"{dirs['encoder']}: its CTC units are the old tokenizer's; rebuilding it too")
+            shutil.rmtree(dirs["encoder"])
+            os.remove(markers["encoder"])
+            rebuild.append("encoder")
+    # Two models train at once, one core each: small models use a second thread poorly.
+    cores = max(1, args.threads)
+    sources = {"llm": args.text, "encoder": args.pretrain_data}
+    if len(rebuild) == 2 and cores >= 2:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(2, mp_context=ctx) as pool:
-            futures = {k: pool.submit(_build_one, k, config, src, out, llm_dir, cores // 2)
-                       for k, (src, out) in jobs.items()}
-            times = {k: f.result() for k, f in futures.items()}
+            futures = {k: pool.submit(_build_one, k, config, sources[k], dirs[k], dirs["llm"], cores // 2)
+                       for k in rebuild}
+            built = {k: f.result() for k, f in futures.items()}
     else:
-        times = {k: _build_one(k, config, src, out, llm_dir, 1) for k, (src, out) in jobs.items()}
+        built = {k: _build_one(k, config, sources[k], dirs[k], dirs["llm"], cores) for k in rebuild}
+    for part, seconds in built.items():
+        with open(markers[part], "w", encoding="utf-8") as f:
+            json.dump({"settings": wanted[part], "time_s": round(seconds, 1)}, f, indent=2, sort_keys=True)
+    times.update(built)
     with open(os.path.join(args.output_dir, "tiny_models.yaml"), "w") as f:
         yaml.safe_dump(config, f)
-    write_build_info(args, times, time.time() - t0)
+    write_build_info(args, times, rebuild, time.time() - t0)
     with open(done, "w", encoding="utf-8") as f:
         f.write(settings)
-    logger.info("built the LLM in %.0f s and the encoder in %.0f s", times["llm"], times["encoder"])
+    for part in dirs:
+        logger.info(f"{dirs[part]}: " + (f"built in {times[part]:.0f} s" if part in built else "kept"))
     logger.info(f"wrote {args.output_dir}/{{llm,encoder}} in {time.time() - t0:.1f}s")
 
 

@@ -51,3 +51,15 @@ def test_pretrained_tiny_models(speech_corpus, tmp_path):
     info = json.loads((out / "build_info.json").read_text())
     assert info["sha256"]["config"] == hashlib.sha256(config.read_bytes()).hexdigest() and info["wall_time_s"] > 0
     subprocess.run(["sha256sum", "--check", "--quiet", "SHA256SUMS"], cwd=out, check=True)
+    assert info["rebuilt"] == ["llm", "encoder"] and info["from_scratch_time_s"] > 0
+    # An encoder setting changed: --force true retrains the encoder only; the LLM and its tokenizer are kept.
+    encoder_mtime = (out / "encoder" / "model.safetensors").stat().st_mtime
+    config.write_text(yaml.safe_dump({"pretrain": {**yaml.safe_load(config.read_text())["pretrain"], "encoder_steps": 3}}))
+    with pytest.raises(SystemExit, match="another config"):
+        make_tiny_models.main(args)
+    make_tiny_models.main(args + ["--force", "true"])
+    assert (out / "llm" / "model.safetensors").stat().st_mtime == mtime
+    assert (out / "encoder" / "model.safetensors").stat().st_mtime != encoder_mtime
+    info = json.loads((out / "build_info.json").read_text())
+    assert info["rebuilt"] == ["encoder"] and info["llm_time_s"] > 0
+    subprocess.run(["sha256sum", "--check", "--quiet", "SHA256SUMS"], cwd=out, check=True)

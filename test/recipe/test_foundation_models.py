@@ -23,11 +23,11 @@ def test_shipped_stand_ins_match_their_config_and_goals():
     run(["sha256sum", "--check", "--quiet", "SHA256SUMS"], cwd=SHIPPED)
     llm = json.load(open(f"{SHIPPED}/llm/pretrain_report.json"))
     encoder = json.load(open(f"{SHIPPED}/encoder/pretrain_report.json"))
-    # The LLM meets its goal (>= 99 % on both); the encoder's CER goal (<= 3 %) is not met yet (docs/competence.md):
-    # this bound keeps the shipped encoder from getting worse than the one README reports.
+    # The LLM meets its goal (>= 99 % on both); the encoder's CER goal (<= 3 %) is not met yet (3.5 %,
+    # docs/competence.md): this bound keeps the shipped encoder from getting worse than the one README reports.
     assert llm["copy_token_accuracy_heldout_sentences"] >= 0.99 and llm["copy_token_accuracy_random_strings"] >= 0.99
     assert llm["heldout_perplexity"] < 5.0
-    assert encoder["heldout_utts"] == 50 and encoder["heldout_greedy_ctc_cer"] <= 0.095
+    assert encoder["heldout_utts"] == 50 and encoder["heldout_greedy_ctc_cer"] <= 0.035
     size = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(SHIPPED) for f in files)
     assert size <= 20 * 2**20, size
 

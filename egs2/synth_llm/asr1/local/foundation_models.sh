@@ -7,7 +7,8 @@
 # from scratch instead with the project's own code (espnet_speechllm.bin.make_tiny_models): a sentencepiece
 # tokenizer and a tiny Llama pretrained on data/local/lm_text.txt, and a tiny HuBERT-architecture encoder
 # pretrained with CTC on data/pretrain_encoder. Sizes, steps and the measured build time: conf/tiny_models.yaml.
-# To refresh the shipped copy after changing the config:
+# To refresh the shipped copy after changing the config (only the model whose settings changed is retrained,
+# see pretrained_models/{llm,encoder}.done):
 #   local/foundation_models.sh --rebuild true --out pretrained_models --force true
 set -euo pipefail
 
@@ -53,7 +54,7 @@ if ! ${rebuild}; then
     mkdir -p "${out}"
     cp -r "${shipped}/encoder" "${shipped}/llm" "${shipped}/build_info.json" "${out}/"
     echo "${settings}" >"${marker}"
-    log "installed the shipped stand-ins: ${shipped} -> ${out}/{encoder,llm} (built in $(python -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["wall_time_s"] / 60, 1))' "${shipped}/build_info.json") min by: $(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["command"])' "${shipped}/build_info.json"))"
+    log "installed the shipped stand-ins: ${shipped} -> ${out}/{encoder,llm} (a build from scratch takes $(python -c 'import json, sys; i = json.load(open(sys.argv[1])); print(round(i.get("from_scratch_time_s", i["wall_time_s"]) / 60, 1))' "${shipped}/build_info.json") min on 2 cores, by: $(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["command"])' "${shipped}/build_info.json"))"
     exit 0
 fi
 
