@@ -371,6 +371,17 @@ def dropped_notes(sets: Sequence[str], dump_dir: Optional[Path], base: Path) -> 
     return notes
 
 
+def training_command(resume_script: str) -> str:
+    """The user's stage-9 command from ``exp/<tag>/run.sh``: its ``asr_llm.sh`` line, relative to the recipe dir,
+    without the resume script's own lines (shebang, comments, ``cd <abs path>``, ``export``, ``exec``, ``"$@"``)."""
+    for line in resume_script.splitlines():
+        line = line.strip()
+        if "asr_llm.sh" in line and not line.startswith("#"):
+            line = line[len("exec "):] if line.startswith("exec ") else line
+            return line[: -len(' "$@"')] if line.endswith(' "$@"') else line
+    return resume_script.strip()
+
+
 def exp_section(exp_dir: Path, base: Path, config_file: Optional[str], dump_dir: Optional[Path] = None) -> List[str]:
     lines = [f"## {_rel(exp_dir, base) if exp_dir != base else exp_dir.name}", ""]
     config = config_file or (str(exp_dir / "config.yaml") if (exp_dir / "config.yaml").is_file() else None)
@@ -404,8 +415,10 @@ def exp_section(exp_dir: Path, base: Path, config_file: Optional[str], dump_dir:
                 f" over {len(launches)} launches (resumed)" if len(launches) > 1 else ""))
     lines.append("")
     if (exp_dir / "run.sh").is_file():
-        cmd = (exp_dir / "run.sh").read_text(encoding="utf-8", errors="replace").strip()
-        lines += ["Command that produced it:", "", "```sh", cmd, "```", ""]
+        cmd = training_command((exp_dir / "run.sh").read_text(encoding="utf-8", errors="replace"))
+        resume = os.path.relpath(exp_dir / "run.sh")
+        lines += [f"Command that produced it (in the recipe dir; `{resume}` resumes it):", "", "```sh", cmd,
+                  "```", ""]
     for fig in figures:
         lines += [fig, ""]
 

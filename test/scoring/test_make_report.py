@@ -235,3 +235,11 @@ def test_stage6_drops_are_noted_per_set(tmp_path, fake_exp):
     assert ("- test_speech: 2 utterance(s) dropped at stage 6 and not scored (empty_audio 1, too_short 1); "
             "list: `dump/raw/test_speech/dropped_utts.txt`") in md
     assert "- nonspeech_test:" not in md
+
+
+def test_command_is_the_users_stage9_command_relative_to_the_recipe():
+    resume = ("#!/usr/bin/env bash\n# Resumes the training of this experiment (stage 9 of asr_llm.sh).\n"
+              "cd /abs/egs2/synth_llm/asr1 || exit 1\nexport ASR_LLM_RESUME_SCRIPT=/abs/exp/asr_llm_train/run.sh\n"
+              "exec ./asr_llm.sh --ngpu 0 --train_config conf/train.yaml --stage 9 --stop_stage 9 \"$@\"\n")
+    assert make_report.training_command(resume) == \
+        "./asr_llm.sh --ngpu 0 --train_config conf/train.yaml --stage 9 --stop_stage 9"
