@@ -16,7 +16,7 @@ decoder does not implement them). A repetition penalty never bans a token, so it
 stops no loop for sure; what it costs is shown as the share of reference tokens it penalizes (tokens that already
 occurred in the same reference).
 
-    python benchmark/decode_constraint_sweep.py                       # the README figures (about 1 minute)
+    python benchmark/decode_constraint_sweep.py                       # the docs/decoding.md figures (about 1 minute)
     python benchmark/decode_constraint_sweep.py --text data/test_clean/text --tokenizer_dir /data/vicuna-7b-v1.5
 """
 import argparse

@@ -1,7 +1,7 @@
 """SpeechLLM: speech encoder -> adapter -> LLM, trained with CE (+ matching loss), ESPnet model interface.
 
 Paper: Pham et al., "A Comprehensive Solution to Connect Speech Encoder and Large Language Model for ASR"
-(arXiv 2406.17272). LLM input per utterance (README, "Notes on the model"):
+(arXiv 2406.17272). LLM input per utterance (docs/training.md, "Notes on the model"):
 
     [BOS] prompt-before | adapter(encoder(speech)) | prompt-after | transcript EOS
 

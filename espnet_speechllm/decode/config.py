@@ -24,7 +24,7 @@ class BeamSearchConfig:
             empty hypothesis.
         no_repeat_ngram_size: n of the n-gram non-repetition constraint (HF semantics: an n-gram may occur once
             anywhere in the hypothesis); 0 disables it. Real references repeat short n-grams ("I'm ... I'm"): on
-            LibriSpeech dev with the Vicuna tokenizer, n = 3 bans 3.3% of the correct transcripts (README).
+            LibriSpeech dev with the Vicuna tokenizer, n = 3 bans 3.3% of the correct transcripts (docs/decoding.md).
         no_loop_ngram_size: n of the loop constraint: a token is banned when the n-gram it completes equals an
             n-gram at distance 1..n (overlapping or directly before it), i.e. when the hypothesis would end in
             ``n + p`` tokens of period ``p <= n``. Repeats further apart are allowed. 0 disables it. The two

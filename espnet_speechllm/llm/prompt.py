@@ -1,4 +1,4 @@
-"""Prompt template with one ``<speech>`` slot (README.md, "Notes on the model": the LLM input), tokenized once
+"""Prompt template with one ``<speech>`` slot (docs/training.md, "Notes on the model": the LLM input), tokenized once
 into prefix/suffix ids."""
 from typing import List
 

@@ -43,7 +43,7 @@ nj=4                 # Parallel jobs for data preparation, dumping and statistic
 inference_nj=2       # Parallel decoding jobs per test set.
 ngpu=1               # GPUs for training (0: CPU); decoding jobs use one GPU each when > 0.
 num_nodes=1          # Nodes for training, each with --ngpu GPUs (> 1: through espnet2.bin.launch and the
-                     # Slurm backend of cmd.sh; README "Scaling").
+                     # Slurm backend of cmd.sh; docs/scaling.md).
 seed=0               # Random seed of augmentation, mixing and training.
 python=python3       # Python interpreter (tools/venv through path.sh).
 expdir=exp           # Experiment directory.
