@@ -233,7 +233,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                                                                   "max_chunk_seconds", "max_train_utts",
                                                                   "max_test_utts", "max_bank_utts")}
     marker = DoneMarker(os.path.join(dirs["test"], ".nonspeech.done"), settings, force=args.force,
-                        what=f"the non-speech corpus in {args.data_dir}")
+                        what="non-speech corpus")
     if marker.start(list(dirs.values())):
         return
     out = build_musan(args) if args.source == "musan" else build_sox(args)
