@@ -260,9 +260,9 @@ def read_json(path: str):
 
 def tokenizer_matches_encoder(llm_dir: str, enc_dir: str) -> bool:
     """A kept encoder trained on the LLM's tokens needs the very same vocabulary in the same order."""
-    vocab = read_json(os.path.join(enc_dir, "ctc_vocab.json")) or []
     if (read_json(os.path.join(enc_dir, "pretrain_report.json")) or {}).get("units") != "llm_tokens":
         return True
+    vocab = read_json(os.path.join(enc_dir, "ctc_vocab.json")) or []
     tokenizer = AutoTokenizer.from_pretrained(llm_dir)
     return vocab[1:] == tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
 
@@ -283,7 +283,7 @@ def input_hashes(args) -> dict:
     return {k: sha256_file(v) for k, v in inputs.items() if v and os.path.isfile(v)}
 
 
-def write_build_info(args, times: dict, rebuilt: list, wall_time: float) -> None:
+def write_build_info(args, inputs: dict, times: dict, rebuilt: list, wall_time: float) -> None:
     """``build_info.json`` (what the models were made from, and how long it took) and ``SHA256SUMS`` (every
     file, ``sha256sum -c`` format): stage 7 checks a shipped copy against both before installing it.
 
@@ -294,7 +294,7 @@ def write_build_info(args, times: dict, rebuilt: list, wall_time: float) -> None
         "command": "python -m espnet_speechllm.bin.make_tiny_models " + " ".join(
             f"--{k} {v}" for k, v in (("output_dir", args.output_dir), ("text", args.text),
                                       ("pretrain_data", args.pretrain_data), ("config", args.config)) if v),
-        "sha256": input_hashes(args),
+        "sha256": inputs,
         "from_scratch_time_s": round(max(times.values()), 1), "wall_time_s": round(wall_time, 1),
         "llm_time_s": round(times["llm"], 1), "encoder_time_s": round(times["encoder"], 1), "rebuilt": rebuilt,
         "cores": os.cpu_count(),
@@ -385,7 +385,7 @@ def main(argv=None) -> None:
     times.update(built)
     with open(os.path.join(args.output_dir, "tiny_models.yaml"), "w") as f:
         yaml.safe_dump(config, f)
-    write_build_info(args, times, rebuild, time.time() - t0)
+    write_build_info(args, inputs, times, rebuild, time.time() - t0)
     with open(done, "w", encoding="utf-8") as f:
         f.write(settings)
     for part in dirs:
