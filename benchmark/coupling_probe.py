@@ -110,9 +110,9 @@ def greedy_wer(model, dev, tokenizer) -> float:
     return 100 * jiwer.wer([t for _, t in dev], hyps)
 
 
-def train_pair(args, encoder_dir: str, llm_dir: str, train, dev) -> Dict[str, float]:
+def train_pair(args, train_config: str, encoder_dir: str, llm_dir: str, train, dev) -> Dict[str, float]:
     torch.manual_seed(args.seed)
-    model, conf = build(args.train_config, encoder_dir, llm_dir, frozen_encoder=True)
+    model, conf = build(train_config, encoder_dir, llm_dir, frozen_encoder=True)
     model.encoder = CachedFrames()
     tokenizer = load_tokenizer(llm_dir)
     # The recipe's optimizer (lr_multipliers parameter groups) and ESPnet's warmuplr, over --warmup steps.
@@ -160,7 +160,8 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--encoder_dirs", required=True, help="comma-separated HF encoder dirs")
     p.add_argument("--llm_dirs", required=True, help="comma-separated HF LLM dirs (with tokenizer)")
-    p.add_argument("--train_config", default="conf/train.yaml", help="adapter/LoRA/matching/optim settings")
+    p.add_argument("--train_configs", default="conf/train.yaml",
+                   help="comma-separated training YAMLs: adapter/LoRA/matching/optim settings, each a row")
     p.add_argument("--train_dir", default="dump/raw/train_final", help="dumped training data dir")
     p.add_argument("--dev_dir", default="dump/raw/dev", help="dumped dev data dir")
     p.add_argument("--num_train", type=int, default=3000, help="training utterances (unaugmented ones first)")
@@ -179,6 +180,7 @@ def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     encoder_dirs, llm_dirs = args.encoder_dirs.split(","), args.llm_dirs.split(",")
+    train_configs = args.train_configs.split(",")
     dev_audio = load_set(args.dev_dir, 0, args.seed)
     noisy_copy_table(llm_dirs, [t for _, _, t in dev_audio], [float(v) for v in args.noise_levels.split(",")])
     # Augmented copies (speed, noise, edges) carry a prefix in their id: take the plain utterances.
@@ -186,19 +188,21 @@ def main(argv=None) -> None:
     train_audio = train_audio[: args.num_train]
     cached = {}
     for encoder_dir in encoder_dirs:
-        model, _ = build(args.train_config, encoder_dir, llm_dirs[0], frozen_encoder=True)
+        model, _ = build(train_configs[0], encoder_dir, llm_dirs[0], frozen_encoder=True)
         t0 = time.time()
         cached[encoder_dir] = (encode(model.encoder.eval(), train_audio), encode(model.encoder, dev_audio))
         print(f"{encoder_dir}: {len(train_audio)} + {len(dev_audio)} utterances encoded in {time.time() - t0:.0f} s")
     rows = []
-    for encoder_dir, llm_dir in itertools.product(encoder_dirs, llm_dirs):
-        print(f"encoder {encoder_dir} + LLM {llm_dir}:", flush=True)
-        rows.append((encoder_dir, llm_dir, train_pair(args, encoder_dir, llm_dir, *cached[encoder_dir])))
-    print(f"\n| encoder | LLM | valid acc | acc_mismatched | dev greedy WER | train time (s) |  ({args.steps} steps)")
-    print("|---|---|---|---|---|---|")
-    for encoder_dir, llm_dir, r in rows:
-        print(f"| {encoder_dir} | {llm_dir} | {r['acc']:.3f} | {r['acc_mismatched']:.3f} | {r['wer']:.1f} | "
-              f"{r['train_s']:.0f} |")
+    for train_config, encoder_dir, llm_dir in itertools.product(train_configs, encoder_dirs, llm_dirs):
+        print(f"{train_config}: encoder {encoder_dir} + LLM {llm_dir}:", flush=True)
+        rows.append((train_config, encoder_dir, llm_dir,
+                     train_pair(args, train_config, encoder_dir, llm_dir, *cached[encoder_dir])))
+    print(f"\n| training YAML | encoder | LLM | valid acc | acc_mismatched | dev greedy WER | train time (s) |  "
+          f"({args.steps} steps)")
+    print("|---|---|---|---|---|---|---|")
+    for train_config, encoder_dir, llm_dir, r in rows:
+        print(f"| {train_config} | {encoder_dir} | {llm_dir} | {r['acc']:.3f} | {r['acc_mismatched']:.3f} | "
+              f"{r['wer']:.1f} | {r['train_s']:.0f} |")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,9 @@ class SpeechLLMModel(AbsESPnetModel):
         save_frozen_weights: if False (default), frozen weights that were loaded from a pretrained dir
             are left out of checkpoints and reloaded from that dir when the model is built (a LoRA
             checkpoint of HuBERT-large + Vicuna-7B is then tens of MB, not 14 GB).
+        text_input_noise: in training, the probability that a transcript token fed to the LLM (the teacher-forced
+            history, not the target) is replaced by a random vocabulary token. The LLM can then not complete a
+            sentence from its text prior alone and has to read the speech; decoding also feeds it its own errors.
     """
 
     def __init__(
@@ -46,8 +49,12 @@ class SpeechLLMModel(AbsESPnetModel):
         matching_loss: Optional[MatchingLoss] = None,
         matching_weight: float = 0.0,
         save_frozen_weights: bool = False,
+        text_input_noise: float = 0.0,
     ):
         super().__init__()
+        if not 0.0 <= text_input_noise < 1.0:
+            raise ValueError(f"model_conf.text_input_noise={text_input_noise}: a probability in [0, 1)")
+        self.text_input_noise = text_input_noise
         self.encoder = encoder
         self.adapter = adapter
         self.llm = llm
@@ -125,7 +132,8 @@ class SpeechLLMModel(AbsESPnetModel):
         text = text[:, : int(text_lengths.max())] if text.size(1) else text
         speech_emb, speech_lengths_out = self.encode_speech(speech, speech_lengths)  # (B, T', D)
         text_emb = self.llm.embed(text)  # (B, L, D)
-        inputs, mask, labels = self.build_training_inputs(speech_emb, speech_lengths_out, text, text_lengths, text_emb)
+        inputs, mask, labels = self.build_training_inputs(speech_emb, speech_lengths_out, text, text_lengths,
+                                                          self.llm.embed(self._noisy_history(text)))
 
         logits, targets = self._target_logits(inputs, mask, labels)  # (N, V), (N,)
         loss_ce = F.cross_entropy(logits.float(), targets)
@@ -147,6 +155,13 @@ class SpeechLLMModel(AbsESPnetModel):
         stats["loss"] = loss.detach()
         loss, stats, weight = force_gatherable((loss, stats, batch_size), loss.device)
         return loss, stats, weight
+
+    def _noisy_history(self, text: torch.Tensor) -> torch.Tensor:
+        """``text`` with a ``text_input_noise`` share of its tokens replaced by random ones (training only)."""
+        if not self.training or self.text_input_noise <= 0:
+            return text
+        replace = torch.rand(text.shape, device=text.device) < self.text_input_noise
+        return torch.where(replace, torch.randint_like(text, len(self.llm.tokenizer)), text)
 
     def _target_logits(self, inputs: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor
                        ) -> Tuple[torch.Tensor, torch.Tensor]:

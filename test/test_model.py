@@ -274,3 +274,26 @@ def test_the_model_needs_only_the_component_interfaces():
     prefix, mask = model.build_prefix(emb, emb_lengths)
     # [BOS] h i | 20 -> 10 and 12 -> 6 speech frames | o k
     assert prefix.shape == (2, 3 + 10 + 2, 8) and mask.sum(1).tolist() == [15, 3 + 6 + 2]
+
+
+def test_text_input_noise_corrupts_only_the_training_history(tiny_models, make_model_args):
+    """text_input_noise replaces that share of the teacher-forced transcript tokens in training, never the targets;
+    validation sees the clean history; a value outside [0, 1) is refused."""
+    args = make_model_args(tiny_models)
+    args.model_conf = {"text_input_noise": 0.5}
+    model = SpeechLLMTask.build_model(args)
+    text = torch.randint(3, 100, (4, 200))
+    torch.manual_seed(0)
+    model.train()
+    noisy = model._noisy_history(text)
+    share = float((noisy != text).float().mean())
+    assert 0.4 < share < 0.55, share  # 0.5, less the draws that hit the same token
+    model.eval()
+    assert torch.equal(model._noisy_history(text), text)
+    speech, speech_lengths, text, text_lengths = batch()
+    model.train()
+    _, stats, _ = model(speech, speech_lengths, text, text_lengths)
+    assert torch.isfinite(stats["loss"])
+    args.model_conf = {"text_input_noise": 1.0}
+    with pytest.raises(ValueError, match="text_input_noise"):
+        SpeechLLMTask.build_model(args)

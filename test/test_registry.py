@@ -2,6 +2,7 @@
 and one answer to "which encoder does this training run use" -- the one ESPnet's parser gives."""
 import ast
 import os
+import re
 
 import pytest
 
@@ -105,8 +106,17 @@ def test_which_encoder_prints_the_answer(tmp_path, capsys):
     for argv, expected in ((["--train_config", flow], "precomputed"),
                            (["--train_config", block, "--", "--max_epoch", "2", "--encoder", "precomputed"],
                             "precomputed"),
-                           (["--train_config", block, "--", "--max_epoch", "2"], "hubert")):
+                           (["--train_config", block, "--", "--max_epoch", "2"], "hubert"),
+                           (["--dump_dir", "true", "--train_config", flow], "encoder_feats/flow"),
+                           (["--dump_dir", "true", "--train_config", block], "none")):
         which_encoder.main(argv)
         assert capsys.readouterr().out == expected + "\n", argv
     with pytest.raises(MissingInputError, match="nope.yaml not found"):
         which_encoder.main(["--train_config", str(tmp_path / "nope.yaml")])
+    # A dump of the waveform CNN's outputs is named by the encoder dir, whatever the config or its fine-tuning.
+    for argv in (["--train_config", block, "--", "--encoder_conf", "precomputed_frontend=true",
+                  "--encoder_conf", "model_dir=exp/pretrained/encoder"],
+                 ["--train_config", flow, "--", "--encoder", "hubert", "--encoder_conf", "precomputed_frontend=true",
+                  "--encoder_conf", "model_dir=exp/pretrained/encoder", "--encoder_conf", "finetune=lora"]):
+        which_encoder.main(["--dump_dir", "true", *argv])
+        assert re.fullmatch(r"frontend_feats/encoder-[0-9a-f]{10}\n", capsys.readouterr().out), argv

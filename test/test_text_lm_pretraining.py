@@ -83,6 +83,25 @@ class _NoUnk:
         return self._tokenizer(*args, **kwargs)
 
 
+def test_clean_share_mixes_in_phase_one_layout_without_noise(tokenizer):
+    """clean_share: that share of copies has no fillers and an empty noise span; the others keep fillers and a
+    span over their stretched prefix."""
+    sampler = PretrainSampler(tokenizer, SENTENCES, random.Random(0), {"copy": 1.0}, DEFAULT_TEMPLATE,
+                              max_repeat=2, max_blank=3, clean_share=0.5, clean_max_repeat=4)
+    filler = tokenizer.unk_token_id
+    clean = 0
+    for _ in range(200):
+        seq, (lo, hi) = sampler.draw()
+        if lo == hi:
+            clean += 1
+            assert filler not in seq
+        else:
+            assert hi > lo
+    assert 70 < clean < 130, clean
+    with pytest.raises(ValueError, match="clean_share"):
+        PretrainSampler(tokenizer, SENTENCES, random.Random(0), {"copy": 1.0}, DEFAULT_TEMPLATE, clean_share=1.5)
+
+
 def test_plain_samples_and_bad_mix(tokenizer):
     sampler = PretrainSampler(tokenizer, SENTENCES, random.Random(0), {"plain": 1.0})
     seq = sampler.sample()

@@ -68,6 +68,7 @@ DEFAULTS = {
         # embeddings, the way an adapter's outputs look (pretrain/text_lm.py); its own lr, one-cycle again.
         "llm_robust_steps": 0, "llm_robust_lr": 1.0e-3, "llm_robust_max_blank": 3, "llm_robust_max_repeat": 3,
         "llm_robust_prefix_noise": 2.0,
+        "llm_robust_clean_share": 0.0,  # share of phase-2 copies in phase 1's layout (keeps the plain copy skill)
         # Encoder: CTC on the LLM's tokens ("llm_tokens") or on characters ("char").
         "encoder_steps": 0, "encoder_batch_size": 8, "encoder_lr": 2.0e-3, "encoder_max_utts": 4000,
         "encoder_units": "llm_tokens", "encoder_speeds": [0.9, 1.0, 1.1], "encoder_noise_prob": 0.3,
@@ -130,13 +131,15 @@ def build_llm(config: dict, text: str, out_dir: str) -> dict:
             return probe_
 
         probe = copy_probe(1, sampler, **layout)
-        history = []
+        history, robust_probes = [], []
 
         def evaluate(m, step):
             history.append({"step": step, "copy_grammar": copy_accuracy(m, probe, 100),
                             "copy_random": copy_accuracy(m, probe, 100, random_strings=True)})
-            logger.info(f"LLM pretraining step {step}: copy accuracy on held-out sentences "
-                        f"{history[-1]['copy_grammar']:.4f}, on random word strings {history[-1]['copy_random']:.4f}")
+            if robust_probes:  # phase 2: also the adapter layout (fillers, noise level 1)
+                history[-1]["copy_fillers_noise1"] = copy_accuracy(m, robust_probes[0], 100, prefix_noise=1.0)
+            logger.info(f"LLM pretraining step {step}: copy accuracy " + ", ".join(
+                f"{k} {v:.4f}" for k, v in history[-1].items() if k != "step"))
 
         report["final_loss"] = pretrain_causal_lm(model, sampler, pre["llm_steps"], pre["llm_batch_size"],
                                                   pre["llm_lr"], pre["llm_curriculum_steps"], pre["eval_every"],
@@ -144,8 +147,10 @@ def build_llm(config: dict, text: str, out_dir: str) -> dict:
         if pre["llm_robust_steps"] > 0:
             robust = dict(max_repeat=pre["llm_robust_max_repeat"], random_words=tuple(pre["llm_random_words"]),
                           max_blank=pre["llm_robust_max_blank"])
-            sampler = PretrainSampler(tokenizer, train, rng, pre["llm_mix"], pre["llm_copy_template"], **robust)
+            sampler = PretrainSampler(tokenizer, train, rng, pre["llm_mix"], pre["llm_copy_template"], **robust,
+                                      clean_share=pre["llm_robust_clean_share"], clean_max_repeat=pre["llm_max_repeat"])
             robust_probe = copy_probe(2, sampler, **robust)
+            robust_probes.append(robust_probe)
             report["final_loss"] = pretrain_causal_lm(model, sampler, pre["llm_robust_steps"], pre["llm_batch_size"],
                                                       pre["llm_robust_lr"], 0, pre["eval_every"], evaluate,
                                                       prefix_noise=pre["llm_robust_prefix_noise"], seed=config["seed"])

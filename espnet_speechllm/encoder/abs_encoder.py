@@ -18,6 +18,10 @@ class AbsEncoder(torch.nn.Module, ABC):
     def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
+    def audio_input(self) -> "AbsEncoder":
+        """The encoder to run on audio (decoding, plots): itself, unless it was trained on dumped features."""
+        return self
+
     def min_input_samples(self) -> int:
         """The fewest input samples the encoder can take (decoding pads shorter audio up to it)."""
         return 1

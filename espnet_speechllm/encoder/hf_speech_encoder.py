@@ -109,6 +109,12 @@ class HFSpeechEncoder(AbsEncoder):
         use_attention_mask: pass the padding mask to the model (``return_attention_mask``). A model dir's
             ``preprocessor_config.json`` decides; without one, None means: for layer-norm front-ends only.
         output_layer: hidden layer to return (None = last; paper uses the last).
+        precomputed_frontend: read the outputs of the frozen waveform CNN, dumped once by
+            ``espnet_speechllm.bin.dump_encoder_feats`` (stage 8), instead of audio; the transformer layers still
+            run, and fine-tune, in the loop. The CNN is most of a CPU step and a frozen CNN gives the same
+            outputs every epoch, so this changes the cost, not the model. Decoding reads audio
+            (:meth:`audio_input`). Needs a frozen CNN and a layer-norm front-end (a group-norm one normalizes
+            over the padded batch, so its outputs depend on the batch).
     """
 
     def __init__(
@@ -122,6 +128,7 @@ class HFSpeechEncoder(AbsEncoder):
         normalize_waveform: Optional[bool] = None,
         use_attention_mask: Optional[bool] = None,
         output_layer: Optional[int] = None,
+        precomputed_frontend: bool = False,
     ):
         super().__init__()
         if (model_dir is None) == (hf_config is None):
@@ -156,6 +163,20 @@ class HFSpeechEncoder(AbsEncoder):
             # backward run through the whole conv stack for nothing.
             self.model.feature_extractor._freeze_parameters()
         self._output_size = config.hidden_size
+        self.precomputed_frontend = bool(precomputed_frontend)
+        if self.precomputed_frontend:
+            if finetune == "full" and not freeze_feature_extractor:
+                raise ValueError("encoder_conf.precomputed_frontend needs a frozen waveform CNN, but finetune=full "
+                                 "with freeze_feature_extractor=false trains it")
+            if not self.uses_attention_mask:
+                raise ValueError("encoder_conf.precomputed_frontend needs a layer-norm front-end (one that takes "
+                                 f"an attention mask); {config.model_type} here normalizes over the padded batch")
+            if getattr(config, "add_adapter", False):
+                raise ValueError("encoder_conf.precomputed_frontend: encoders with add_adapter are not supported")
+
+    def frontend_size(self) -> int:
+        """C, the width of the waveform CNN's outputs (what ``precomputed_frontend`` reads)."""
+        return self.model.config.conv_dim[-1]
 
     def output_size(self) -> int:
         return self._output_size
@@ -177,13 +198,48 @@ class HFSpeechEncoder(AbsEncoder):
             self.model.eval()
         return self
 
-    def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        mask = make_pad_mask_from_lengths(speech_lengths, speech.size(1))  # (B, S)
+    def audio_input(self) -> "HFSpeechEncoder":
+        self.precomputed_frontend = False
+        return self
+
+    def _base_model(self) -> torch.nn.Module:
+        """The HF model under a PEFT wrapper (LoRA layers are injected into its modules)."""
+        return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+
+    def _prepare_waveform(self, speech: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         speech = speech.float()
-        if self.normalize_waveform:
-            speech = normalize_per_utterance(speech, mask)
-        else:
-            speech = speech * mask
+        return normalize_per_utterance(speech, mask) if self.normalize_waveform else speech * mask
+
+    @torch.no_grad()
+    def frontend(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(B, S) waveforms -> the frozen waveform CNN's outputs (B, T, C) and frame lengths (what
+        ``precomputed_frontend`` reads). A frame depends only on its own samples, so batching does not change it."""
+        mask = make_pad_mask_from_lengths(speech_lengths, speech.size(1))
+        feats = self._base_model().feature_extractor(self._prepare_waveform(speech, mask)).transpose(1, 2)
+        lengths = self.model._get_feat_extract_output_lengths(speech_lengths).long().clamp(max=feats.size(1))
+        return feats, lengths
+
+    def _forward_from_frontend(self, feats: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The rest of the HF model's forward (feature projection, time masking, transformer) on CNN outputs."""
+        if feats.dim() != 3 or feats.size(-1) != self.frontend_size():
+            raise ValueError(
+                f"encoder_conf.precomputed_frontend expects (batch, frames, {self.frontend_size()}) waveform-CNN "
+                f"outputs dumped by espnet_speechllm.bin.dump_encoder_feats; got shape {tuple(feats.shape)}")
+        base = self._base_model()
+        frame_mask = make_pad_mask_from_lengths(lengths, feats.size(1))  # bool, as HF makes it from a sample mask
+        projected = base.feature_projection(feats.float())
+        hidden = projected[0] if isinstance(projected, tuple) else projected  # wav2vec2 / WavLM: (hidden, feats)
+        hidden = base._mask_hidden_states(hidden)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.finetune != "frozen"):
+            out = base.encoder(hidden, attention_mask=frame_mask, output_hidden_states=self.output_layer is not None)
+        hidden = out.last_hidden_state if self.output_layer is None else out.hidden_states[self.output_layer]
+        return hidden, lengths
+
+    def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        if self.precomputed_frontend:
+            return self._forward_from_frontend(speech, speech_lengths)
+        mask = make_pad_mask_from_lengths(speech_lengths, speech.size(1))  # (B, S)
+        speech = self._prepare_waveform(speech, mask)
         attention_mask = mask.long() if self.uses_attention_mask else None
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.finetune != "frozen"):
             out = self.model(

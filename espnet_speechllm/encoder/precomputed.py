@@ -12,7 +12,10 @@ encoder once over a data dir and writes kaldiio ark/scp; training then reads ``f
 Decoding reads audio: the inference tool swaps the source encoder back in (:func:`restore_source_encoder`), so a
 model trained on features decodes exactly like one trained with the frozen encoder in the loop.
 """
+import hashlib
+import json
 import logging
+import os
 from typing import Any, Dict, Optional, Tuple
 
 import torch
@@ -44,6 +47,43 @@ def dumped_encoder(name: str, conf: Dict[str, Any]) -> Tuple[str, Dict[str, Any]
     return name, conf
 
 
+ENCODER_OUTPUTS, FRONTEND_OUTPUTS = "encoder_outputs", "frontend_outputs"
+
+
+def dumped_features(name: str, conf: Optional[Dict[str, Any]]) -> Optional[str]:
+    """What stage 8 dumps for a config's ``encoder``/``encoder_conf``: a frozen encoder's outputs
+    (``encoder: precomputed``), its waveform CNN's outputs (``encoder_conf.precomputed_frontend``), or nothing."""
+    if name == registry.PRECOMPUTED:
+        return ENCODER_OUTPUTS
+    return FRONTEND_OUTPUTS if (conf or {}).get("precomputed_frontend") else None
+
+
+# The encoder_conf keys that decide the waveform CNN's outputs (LoRA and the other fine-tuning keys do not).
+FRONTEND_KEYS = ("model_dir", "hf_config", "config_overrides", "normalize_waveform", "use_attention_mask")
+
+
+def frontend_settings(name: str, conf: Dict[str, Any]) -> Dict[str, Any]:
+    """What decides a dump of the waveform CNN's outputs: every config that shares these shares the dump."""
+    settings = {"encoder": name, **{k: conf[k] for k in FRONTEND_KEYS if conf.get(k) is not None}}
+    if "model_dir" in settings:
+        settings["model_dir"] = os.path.abspath(settings["model_dir"])
+    return settings
+
+
+def dump_dir_name(train_config: str, name: str, conf: Dict[str, Any]) -> Optional[str]:
+    """The recipe's dump dir (under its dump dir) for a config: ``encoder_feats/<config name>`` for encoder outputs;
+    ``frontend_feats/<model dir name>-<hash of the frontend settings>`` for CNN outputs, shared by every config
+    with the same encoder (an ablation's variants dump it once); None when nothing is dumped."""
+    kind = dumped_features(name, conf)
+    if kind == ENCODER_OUTPUTS:
+        return f"encoder_feats/{os.path.splitext(os.path.basename(train_config))[0]}"
+    if kind == FRONTEND_OUTPUTS:
+        settings = frontend_settings(name, conf)
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
+        return f"frontend_feats/{os.path.basename(settings.get('model_dir', name).rstrip('/'))}-{digest}"
+    return None
+
+
 class PrecomputedEncoder(AbsEncoder):
     """(B, T, D) dumped encoder outputs -> the same, checked against the source encoder's width."""
 
@@ -63,6 +103,9 @@ class PrecomputedEncoder(AbsEncoder):
         """The frozen encoder that produced the features, for decoding from audio."""
         return registry.build_encoder(self.source, self.source_conf)
 
+    def audio_input(self) -> AbsEncoder:
+        return self.build_source()
+
     def forward(self, feats: torch.Tensor, feats_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         if feats.dim() != 3 or feats.size(-1) != self._output_size:
             raise ValueError(
@@ -74,9 +117,9 @@ class PrecomputedEncoder(AbsEncoder):
 
 
 def restore_source_encoder(model: torch.nn.Module) -> torch.nn.Module:
-    """A model trained on dumped features gets its source encoder back, to run on audio; others unchanged."""
+    """A model trained on dumped features (encoder outputs, or its waveform CNN's) reads audio again."""
+    device = next(model.parameters()).device
     if isinstance(model.encoder, PrecomputedEncoder):
         logger.info(f"encoder: precomputed -> running its source encoder ({model.encoder.source}) on audio")
-        device = next(model.parameters()).device
-        model.encoder = model.encoder.build_source().to(device)
+    model.encoder = model.encoder.audio_input().to(device)
     return model

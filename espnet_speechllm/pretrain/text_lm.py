@@ -40,11 +40,16 @@ class PretrainSampler:
         max_blank: before each copied token, 0..max_blank filler positions (``filler_id``): the layout of a
             CTC-trained encoder, whose frames between two tokens carry no token (0: none).
         filler_id: the filler token (default: the tokenizer's unk, which plain text never contains).
+        clean_share: the share of copy samples drawn in the plain layout instead (tokens repeated
+            1..clean_max_repeat times, no fillers) and with an empty noise span: a phase that teaches the adapter
+            layout keeps the plain copy skill with them.
+        clean_max_repeat: the repeats of the plain layout.
     """
 
     def __init__(self, tokenizer, sentences: List[str], rng: random.Random, mix: Dict[str, float],
                  copy_template: Optional[str] = None, max_repeat: int = 6, random_words: Tuple[int, int] = (3, 12),
-                 max_blank: int = 0, filler_id: Optional[int] = None):
+                 max_blank: int = 0, filler_id: Optional[int] = None, clean_share: float = 0.0,
+                 clean_max_repeat: int = 6):
         unknown = sorted(set(mix) - set(SAMPLE_KINDS))
         if unknown:
             raise ValueError(f"unknown sample kind(s) {unknown}; allowed: {list(SAMPLE_KINDS)}")
@@ -55,6 +60,9 @@ class PretrainSampler:
             raise ValueError("copy samples need the prompt template (with one <speech> slot)")
         self.tokenizer, self.rng, self.max_repeat = tokenizer, rng, max_repeat
         self.max_blank = max_blank
+        if not 0.0 <= clean_share <= 1.0:
+            raise ValueError(f"clean_share must be in [0, 1], got {clean_share}")
+        self.clean_share, self.clean_max_repeat = clean_share, clean_max_repeat
         self.filler_id = tokenizer.unk_token_id if filler_id is None else filler_id
         if max_blank > 0 and self.filler_id is None:
             raise ValueError("max_blank > 0 needs a filler token: the tokenizer has no unk token, give filler_id")
@@ -85,8 +93,10 @@ class PretrainSampler:
         if kind == "plain":
             ids = self.encoded[self.rng.randrange(len(self.encoded))]
             return [self.tokenizer.bos_token_id] + ids + [self.tokenizer.eos_token_id], (0, 0)
-        seq, start = self.copy_sample(self.random_string() if kind == "random_copy" else None)
-        return seq, self.prefix_span(start)
+        clean = self.clean_share > 0 and self.rng.random() < self.clean_share
+        seq, start = self.copy_sample(self.random_string() if kind == "random_copy" else None, clean=clean)
+        lo, hi = self.prefix_span(start)
+        return seq, (lo, lo) if clean else (lo, hi)  # a plain-layout prefix gets no noise
 
     def prefix_span(self, answer_start: int) -> Tuple[int, int]:
         """``[lo, hi)`` of the stretched prefix of a copy sample whose answer starts at ``answer_start``."""
@@ -96,14 +106,17 @@ class PretrainSampler:
         n = self.rng.randint(self.random_words[0], self.max_words)
         return [t for _ in range(n) for t in self.word_ids[self.rng.randrange(len(self.word_ids))]]
 
-    def copy_sample(self, ids: Optional[List[int]] = None) -> Tuple[List[int], int]:
-        """A stretched-copy sequence of ``ids`` (default: a random sentence) and the position of its answer."""
+    def copy_sample(self, ids: Optional[List[int]] = None, clean: bool = False) -> Tuple[List[int], int]:
+        """A stretched-copy sequence of ``ids`` (default: a random sentence) and the position of its answer;
+        ``clean``: in the plain layout (no fillers, ``clean_max_repeat``)."""
         if ids is None:
             ids = self.encoded[self.rng.randrange(len(self.encoded))]
+        max_blank = 0 if clean else self.max_blank
+        max_repeat = self.clean_max_repeat if clean else self.max_repeat
         stretched = []
         for t in ids:
-            stretched += [self.filler_id] * self.rng.randint(0, self.max_blank) if self.max_blank else []
-            stretched += [t] * self.rng.randint(1, self.max_repeat)
+            stretched += [self.filler_id] * self.rng.randint(0, max_blank) if max_blank else []
+            stretched += [t] * self.rng.randint(1, max_repeat)
         seq = self.before + stretched + self.after + ids + [self.tokenizer.eos_token_id]
         return seq, len(seq) - len(ids) - 1
 

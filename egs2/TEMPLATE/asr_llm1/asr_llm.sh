@@ -374,10 +374,12 @@ train_speech="${train_dir}/wav.scp,speech,audio"
 valid_speech="${valid_dir}/wav.scp,speech,audio"
 feats_dir=""
 if { runs 8 || runs 9; } && [ -f "${train_config}" ]; then
+    # What stage 8 dumps once for training to read: a frozen encoder's outputs, the waveform CNN's (the
+    # transformer still fine-tunes in the loop), or nothing (training reads audio).
     # shellcheck disable=SC2086  # python: a command; train_args: split into words as stage 9 passes them
-    _encoder=$(${python} -m espnet_speechllm.bin.which_encoder --train_config "${train_config}" -- ${train_args})
-    if [ "${_encoder}" = precomputed ]; then
-        feats_dir=${dumpdir}/encoder_feats/$(basename "${train_config}" .yaml)
+    _dumped=$(${python} -m espnet_speechllm.bin.which_encoder --dump_dir true --train_config "${train_config}" -- ${train_args})
+    if [ "${_dumped:-none}" != none ]; then
+        feats_dir=${dumpdir}/${_dumped}
         train_speech="${feats_dir}/${final_set}/feats.scp,speech,kaldi_ark"
         valid_speech="${feats_dir}/${valid_set}/feats.scp,speech,kaldi_ark"
     fi
@@ -391,7 +393,7 @@ if runs 8; then
         _device=cpu
         [ "${ngpu}" -gt 0 ] && _device=cuda
         for dset in ${final_set} ${valid_set}; do
-            log "dumping frozen-encoder outputs: ${dumpdir}/raw/${dset} -> ${feats_dir}/${dset}"
+            log "dumping encoder features: ${dumpdir}/raw/${dset} -> ${feats_dir}/${dset}"
             run_logged "${feats_dir}/logdir/dump_${dset}.log" \
                 ${python} -m espnet_speechllm.bin.dump_encoder_feats --train_config "${train_config}" \
                 --data_dir "${dumpdir}/raw/${dset}" --out_dir "${feats_dir}/${dset}" --device "${_device}" --force "${force}"
