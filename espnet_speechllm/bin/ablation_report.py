@@ -3,7 +3,9 @@
 Reads ``plan.json`` from espnet_speechllm.bin.ablation_plan and, per run, ``<exp_root>/asr_llm_<tag>/``:
 param_report.json (trainable parameters), train.log (training wall time, summed over its launches; valid token
 accuracy of the last epoch) and ``<inference_tag>/<set>/score_wer/{result,hallucination}.json`` (stage 12).
-With several seeds a cell shows ``mean ±spread`` where spread = (max - min) / 2 over the seeds (Sub/Del/Ins:
+The run line's wall time is the sum over the table's runs of what ``walltime.tsv`` (written by the runner: table,
+variant, seed, step, seconds per step as it ran) records: per step its longest record, so a rerun that only
+skips finished work adds nothing. With several seeds a cell shows ``mean ±spread`` where spread = (max - min) / 2 over the seeds (Sub/Del/Ins:
 the means). A missing result is ``n/a`` and logged, never dropped silently.
 
 Each table goes into its own section of ``--out``, ``<!-- ablations_<table>:begin -->`` ... ``:end -->``, after
@@ -59,6 +61,26 @@ def collect_run(exp_root: Path, run: dict) -> dict:
     return out
 
 
+def read_walltime(path: Path) -> Dict[tuple, float]:
+    """Seconds per run ``(table, variant, seed)`` from the runner's ``walltime.tsv``: per step the longest of its
+    records (the launch that did the work; a rerun that skips it records seconds), summed over the steps."""
+    longest: Dict[tuple, float] = {}
+    if not path.is_file():
+        return {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        fields = line.split("\t")
+        if len(fields) != 5:
+            logger.warning(f"{path}:{n}: expected 5 tab-separated fields, got {len(fields)}; line ignored")
+            continue
+        table, variant, seed, step, seconds = fields
+        key = (table, variant, str(seed), step)
+        longest[key] = max(longest.get(key, 0.0), float(seconds))
+    per_run: Dict[tuple, float] = {}
+    for (table, variant, seed, _), seconds in longest.items():
+        per_run[(table, variant, seed)] = per_run.get((table, variant, seed), 0.0) + seconds
+    return per_run
+
+
 def table_lines(rows: Dict[str, List[dict]], descriptions: Dict[str, str]) -> List[str]:
     """One markdown table: per variant, params + time + per speech set WER (S/D/I) + per non-speech set."""
     speech_sets: List[str] = []
@@ -104,11 +126,11 @@ def intro_markdown(plan: dict, exp_root: Path) -> str:
         "## Ablations", "",
         f"Made by `local/run_ablations.sh` from `{plan['spec']}` (per-variant YAMLs: "
         f"`{exp_root}/ablations/conf/<table>/`). Each table below is its own section, rewritten only when its "
-        "table is run again; its run line gives the command, the seeds and the wall time. Cells with several "
+        "table is run again; its run line gives the command, the seeds and the wall time of its runs. Cells with several "
         "seeds show mean ±(max-min)/2 (Sub/Del/Ins: means).", ""])
 
 
-def table_markdown(plan: dict, table: str, exp_root: Path, command: str, elapsed: Optional[float],
+def table_markdown(plan: dict, table: str, exp_root: Path, command: str, walltime: Dict[tuple, float],
                    out_dir: Path) -> str:
     """The ``ablation_<table>`` section: title, run line, table, attention maps, claim."""
     tdef = plan["tables"][table]
@@ -119,10 +141,12 @@ def table_markdown(plan: dict, table: str, exp_root: Path, command: str, elapsed
     ordered = {v: rows[v] for v in tdef["variants"] if v in rows}
     descriptions = {v: (d or {}).get("description", "") for v, d in tdef["variants"].items()}
     run_line = f"Run: `{command.strip() or 'local/run_ablations.sh'}`; seeds {', '.join(map(str, plan['seeds']))}"
-    if elapsed is not None:
-        tables = ", ".join(plan["tables"])
-        run_line += (f"; wall time {elapsed / 60:.1f} min for the run of {tables}"
-                     " (work already done is skipped, so a rerun counts only what it added)")
+    runs = [(r["table"], r["variant"], str(r["seed"])) for r in plan["runs"] if r["table"] == table]
+    timed = [walltime[r] for r in runs if r in walltime]
+    if timed:
+        run_line += (f"; wall time {sum(timed) / 60:.1f} min for its {len(timed)} runs"
+                     + (f" ({len(runs) - len(timed)} not timed)" if len(timed) < len(runs) else "")
+                     + " (each step's own run, recorded when it ran: reruns that skip work add nothing)")
     lines = [f"### {tdef.get('title', table)}", "", run_line, ""] + table_lines(ordered, descriptions)
     pngs = [(v, runs[0]["attention_png"]) for v, runs in ordered.items()
             if tdef.get("attention_plots") and runs and "attention_png" in runs[0]]
@@ -134,11 +158,12 @@ def table_markdown(plan: dict, table: str, exp_root: Path, command: str, elapsed
     return "\n".join(lines)
 
 
-def write_report(plan: dict, exp_root: Path, out: Path, command: str = "", elapsed: Optional[float] = None) -> None:
+def write_report(plan: dict, exp_root: Path, out: Path, command: str = "",
+                 walltime: Optional[Dict[tuple, float]] = None) -> None:
     """Rewrite the intro section and the sections of the plan's tables; other tables' sections stay."""
     replace_section(out, SECTION, intro_markdown(plan, exp_root))
     for table in plan["tables"]:
-        text = table_markdown(plan, table, exp_root, command, elapsed, out.resolve().parent)
+        text = table_markdown(plan, table, exp_root, command, walltime or {}, out.resolve().parent)
         replace_section(out, f"{SECTION}_{table}", text)
 
 
@@ -148,7 +173,8 @@ def get_parser():
     parser.add_argument("--exp_root", default="exp", help="the recipe's exp dir (default: %(default)s)")
     parser.add_argument("--out", default="RESULTS.md", help="markdown file to update (default: %(default)s)")
     parser.add_argument("--command", default="", help="command line to cite")
-    parser.add_argument("--elapsed", type=float, default=None, help="wall seconds of the run, to cite")
+    parser.add_argument("--walltime", default=None,
+                        help="the runner's walltime.tsv (default: walltime.tsv next to --plan)")
     return parser
 
 
@@ -156,7 +182,8 @@ def main(argv=None) -> None:
     args = get_parser().parse_args(argv)
     setup_logging()
     plan = json.loads(Path(args.plan).read_text())
-    write_report(plan, Path(args.exp_root), Path(args.out), args.command, args.elapsed)
+    walltime = Path(args.walltime) if args.walltime else Path(args.plan).parent / "walltime.tsv"
+    write_report(plan, Path(args.exp_root), Path(args.out), args.command, read_walltime(walltime))
     logger.info(f"wrote the ablation tables {', '.join(plan['tables'])} into {args.out}")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 
 from espnet_speechllm.bin.ablation_plan import build_plan
-from espnet_speechllm.bin.ablation_report import write_report
+from espnet_speechllm.bin.ablation_report import read_walltime, write_report
 from espnet_speechllm.scoring.results_md import read_sections, write_keeping_sections
 
 REFS = {"spk1-u1": "the cat sat on the mat", "spk1-u2": "a dog ran home"}  # 10 words
@@ -51,12 +51,18 @@ def test_one_section_per_table_and_reruns_keep_the_others(tmp_path, score_set):
         _decode(score_set, exp_root, f"abl_a_finetune_frozen_s{seed}", "frozen", wrong, 1000)
         _decode(score_set, exp_root, f"abl_a_finetune_lora_s{seed}", "lora", 2, 1500)
         _decode(score_set, exp_root, f"abl_b_matching_both_s{seed}", "both", 0, 1500)
-    write_report(plan, exp_root, out, command="local/run_ablations.sh --seeds '0 1'", elapsed=600)
+    # The runner's records: the first launch did the work, a rerun only skipped it (a few seconds each).
+    walltime = tmp_path / "walltime.tsv"
+    walltime.write_text("".join(f"a_finetune\t{v}\t{seed}\t{step}\t{sec}\n"
+                                for v in ("frozen", "lora") for seed in (0, 1)
+                                for step, sec in (("train", 120), ("decode", 30), ("train", 2), ("decode", 5))))
+    write_report(plan, exp_root, out, command="local/run_ablations.sh --seeds '0 1'", walltime=read_walltime(walltime))
 
     sections = read_sections(out)
     assert list(sections) == ["ablations", "ablations_a_finetune", "ablations_b_matching"]
     table_a = sections["ablations_a_finetune"]
-    assert "seeds 0, 1; wall time 10.0 min" in table_a
+    assert "seeds 0, 1; wall time 10.0 min for its 4 runs" in table_a  # 4 x (120 + 30) s; the reruns add nothing
+    assert "wall time" not in sections["ablations_b_matching"]  # no records: no figure, rather than a wrong one
     frozen = _row(table_a, "frozen")
     assert frozen[1:5] == ["2", "1,000", "4.50 ±0.00", "0.620 ±0.010"]  # seeds, params, minutes, valid acc
     assert frozen[5].startswith("20.0 ±10.0 (20.0/0.0/0.0)")  # sclite: mean ±(max-min)/2 over the seeds

@@ -80,6 +80,16 @@ ${python} -m espnet_speechllm.bin.ablation_plan --spec "${spec}" --tables ${tabl
     --out_dir "${expdir}/ablations" --train_set "${train_set}" >"${plan}"
 log "$(wc -l <"${plan}") runs planned: ${plan} (per-variant YAMLs in ${expdir}/ablations/conf/)"
 
+# Each step's wall time, appended as it runs (table, variant, seed, step, seconds): the report sums per step the
+# longest record, so a rerun that only skips finished work adds nothing to a table's time.
+walltime=${expdir}/ablations/walltime.tsv
+timed() {  # timed <step> <command...>
+    local _step=$1 _start=${SECONDS}
+    shift
+    "$@"
+    printf '%s\t%s\t%s\t%s\t%s\n' "${table}" "${variant}" "${seed}" "${_step}" "$((SECONDS - _start))" >>"${walltime}"
+}
+
 n=0
 while IFS=$'\t' read -r -u 3 table variant seed tag train_config inference_config inference_tag final_set train data_args; do
     n=$((n + 1))
@@ -91,29 +101,29 @@ while IFS=$'\t' read -r -u 3 table variant seed tag train_config inference_confi
         # The variant's data options, one NUL-terminated argument each (keys checked by ablation_plan): passed
         # on as they are, never read by a shell.
         mapfile -d '' -t data_opts <"${data_args}"
-        ./run.sh "${run_opts[@]}" --stage 3 --stop_stage 6 "${data_opts[@]}" "${set_final[@]}"
+        timed data ./run.sh "${run_opts[@]}" --stage 3 --stop_stage 6 "${data_opts[@]}" "${set_final[@]}"
     fi
     # The runner's own options come last: they win over --run_opts and run.sh's defaults.
     if [ ! -f "${stats}/.done" ]; then
-        ./run.sh "${run_opts[@]}" --stage 8 --stop_stage 8 --train_config "${train_config}" \
+        timed stats ./run.sh "${run_opts[@]}" --stage 8 --stop_stage 8 --train_config "${train_config}" \
             --asr_stats_dir "${stats}" "${set_final[@]}"
     fi
     if [ "${train}" = true ] && [ -f "${expdir}/asr_llm_${tag}/${inference_model}" ]; then
         log "${expdir}/asr_llm_${tag}/${inference_model} exists: training skipped"
     elif [ "${train}" = true ]; then
-        ./run.sh "${run_opts[@]}" --stage 9 --stop_stage 10 --train_config "${train_config}" --asr_tag "${tag}" \
+        timed train ./run.sh "${run_opts[@]}" --stage 9 --stop_stage 10 --train_config "${train_config}" --asr_tag "${tag}" \
             --seed "${seed}" --asr_stats_dir "${stats}" --inference_model "${inference_model}" "${set_final[@]}"
         _png=${expdir}/asr_llm_${tag}/images/matching_attention.png
         if [ -n "${attention_set}" ] && [ ! -f "${_png}" ]; then
-            ${python} -m espnet_speechllm.bin.plot_matching_attention --exp_dir "${expdir}/asr_llm_${tag}" \
+            timed attention_plot ${python} -m espnet_speechllm.bin.plot_matching_attention --exp_dir "${expdir}/asr_llm_${tag}" \
                 --model_file "${inference_model}" --data_dir "${dumpdir}/raw/${attention_set}" --out "${_png}"
         fi
     fi
-    ./run.sh "${run_opts[@]}" --stage 11 --stop_stage 12 --train_config "${train_config}" --asr_tag "${tag}" \
+    timed decode ./run.sh "${run_opts[@]}" --stage 11 --stop_stage 12 --train_config "${train_config}" --asr_tag "${tag}" \
         --inference_config "${inference_config}" --inference_tag "${inference_tag}" --inference_model "${inference_model}" \
         "${set_final[@]}" "${set_opts[@]}"
 done 3<"${plan}"
 
 ${python} -m espnet_speechllm.bin.ablation_report --plan "${expdir}/ablations/plan.json" --exp_root "${expdir}" \
-    --out "${report}" --command "local/run_ablations.sh ${orig_args}" --elapsed "${SECONDS}"
+    --out "${report}" --command "local/run_ablations.sh ${orig_args}" --walltime "${walltime}"
 log "ablation tables written to ${report} [elapsed=${SECONDS}s]"
