@@ -30,7 +30,6 @@ import kaldiio
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from espnet_speechllm.bin.fingerprint import fingerprint
 from espnet_speechllm.data.audio import SAMPLE_RATE, load_audio
 from espnet_speechllm.data.kaldi_dir import (
     DoneMarker,
@@ -49,6 +48,7 @@ from espnet_speechllm.encoder.precomputed import (
 )
 from espnet_speechllm.registry import build_encoder, train_encoder
 from espnet_speechllm.utils.cli import MissingInputError, UserError, run_main, setup_logging, str2bool
+from espnet_speechllm.utils.fingerprint import fingerprint
 
 logger = logging.getLogger(__name__)
 

@@ -13,46 +13,11 @@ with the same name. Each input is described by what it holds:
   - a missing path: "missing".
 Output lines are ``<path> <fingerprint>``, in argument order, and stable while the inputs do not change.
 """
-import hashlib
-import os
 import sys
 from typing import List, Optional
 
 from espnet_speechllm.utils.cli import make_parser
-
-HEAD_BYTES = 1 << 20
-KEY_FILES = ("wav.scp", "text", "utt2spk", "utt2num_samples", "segments", "feats.scp")
-
-
-def _sha256(path: str, head_tail: bool = False) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        if head_tail:
-            h.update(f.read(HEAD_BYTES))
-            f.seek(-HEAD_BYTES, os.SEEK_END)
-            h.update(f.read(HEAD_BYTES))
-        else:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()[:16]
-
-
-def file_fingerprint(path: str) -> str:
-    size = os.path.getsize(path)
-    if size <= 2 * HEAD_BYTES:
-        return f"sha256={_sha256(path)}"
-    return f"size={size} sha256_first_last_mb={_sha256(path, head_tail=True)}"
-
-
-def fingerprint(path: str) -> str:
-    """One line describing the content of ``path`` (file, data dir or missing)."""
-    if os.path.isfile(path):
-        return file_fingerprint(path)
-    if os.path.isdir(path):
-        parts = [f"{name}:{file_fingerprint(os.path.join(path, name))}"
-                 for name in KEY_FILES if os.path.isfile(os.path.join(path, name))]
-        return " ".join(parts) if parts else "dir (no key files)"
-    return "missing"
+from espnet_speechllm.utils.fingerprint import fingerprint
 
 
 def get_parser():

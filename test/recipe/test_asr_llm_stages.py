@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from espnet_speechllm.bin import finalize_model
-from espnet_speechllm.bin.fingerprint import fingerprint
+from espnet_speechllm.utils.fingerprint import fingerprint
 
 from .conftest import read_kv, run, stub_recipe, write_data_dir
 
