@@ -20,10 +20,18 @@ from espnet_speechllm.adapter.abs_adapter import AbsAdapter
 from espnet_speechllm.encoder.abs_encoder import AbsEncoder
 from espnet_speechllm.llm.abs_llm import AbsLLM
 from espnet_speechllm.loss.matching import MatchingLoss
+from espnet_speechllm.utils.base_weights import digest_tensor, short_hex
+from espnet_speechllm.utils.cli import UserError
 
 logger = logging.getLogger(__name__)
 
 IGNORE_ID = -100
+BASE_SIDES = ("encoder", "llm")
+DIGEST_KEY = "base_weights_digest"
+
+
+class BaseWeightsMismatchError(UserError):
+    """A checkpoint loaded on top of other frozen base weights than it was trained on."""
 
 
 class SpeechLLMModel(AbsESPnetModel):
@@ -36,6 +44,8 @@ class SpeechLLMModel(AbsESPnetModel):
         save_frozen_weights: if False (default), frozen weights that were loaded from a pretrained dir
             are left out of checkpoints and reloaded from that dir when the model is built (a LoRA
             checkpoint of HuBERT-large + Vicuna-7B is then tens of MB, not 14 GB).
+        allow_base_weight_mismatch: load a checkpoint whose base weights (the frozen weights it leaves out) were
+            other than those in the model dirs now, with a warning instead of an error.
         text_input_noise: in training, the probability that a transcript token fed to the LLM (the teacher-forced
             history, not the target) is replaced by a random vocabulary token. The LLM can then not complete a
             sentence from its text prior alone and has to read the speech; decoding also feeds it its own errors.
@@ -50,6 +60,7 @@ class SpeechLLMModel(AbsESPnetModel):
         matching_weight: float = 0.0,
         save_frozen_weights: bool = False,
         text_input_noise: float = 0.0,
+        allow_base_weight_mismatch: bool = False,
     ):
         super().__init__()
         if not 0.0 <= text_input_noise < 1.0:
@@ -66,6 +77,11 @@ class SpeechLLMModel(AbsESPnetModel):
         if not save_frozen_weights:
             for prefix, side in (("encoder.", encoder), ("llm.", llm)):
                 self._reloadable_keys.update(prefix + key for key in side.reloadable_keys())
+        # The base weights a checkpoint relies on, per side, travel inside it (utils/base_weights.py).
+        self.base_dirs = {side: None if save_frozen_weights else getattr(self, side).base_model_dir()
+                          for side in BASE_SIDES}
+        self.register_buffer("base_weights_digest", torch.stack([digest_tensor(self.base_dirs[s]) for s in BASE_SIDES]))
+        self.allow_base_weight_mismatch = allow_base_weight_mismatch
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
@@ -75,8 +91,10 @@ class SpeechLLMModel(AbsESPnetModel):
         return state
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        state_dict = dict(state_dict)
+        self._check_base_weights(state_dict.pop(DIGEST_KEY, None))
         result = super().load_state_dict(state_dict, strict=False, assign=assign)
-        missing = [k for k in result.missing_keys if k not in self._reloadable_keys]
+        missing = [k for k in result.missing_keys if k not in self._reloadable_keys and k != DIGEST_KEY]
         if strict and (missing or result.unexpected_keys):
             raise RuntimeError(
                 f"checkpoint does not fit the model built from the config: missing {missing[:5]} "
@@ -84,6 +102,26 @@ class SpeechLLMModel(AbsESPnetModel):
                 f"({len(result.unexpected_keys)} in all)"
             )
         return result
+
+    def _check_base_weights(self, saved: Optional[torch.Tensor]) -> None:
+        """A checkpoint made on other base weights than the model dirs hold now is refused (or, when allowed,
+        warned about): its LoRA deltas and adapter were trained against those weights."""
+        if saved is None:
+            logger.warning("the checkpoint records no base-weight digest (made by an older version): the frozen "
+                           "weights it relies on cannot be checked")
+            return
+        for i, side in enumerate(BASE_SIDES):
+            now, then = self.base_weights_digest[i], saved[i].to(self.base_weights_digest)
+            if not bool(now.any()) or not bool(then.any()) or torch.equal(now, then.round()):
+                continue  # a side that saves its weights whole depends on no dir
+            message = (f"the checkpoint's {side} was trained on other base weights (digest {short_hex(then)}) than "
+                       f"{self.base_dirs[side]} holds now (digest {short_hex(now)}): was that dir rebuilt or replaced "
+                       "(e.g. stage 7 with --force true) after training? Retrain, restore the old weights, or set "
+                       "model_conf.allow_base_weight_mismatch: true (speechllm_inference: "
+                       "--allow_base_weight_mismatch true) to load it anyway")
+            if not self.allow_base_weight_mismatch:
+                raise BaseWeightsMismatchError(message)
+            logger.warning(message)
 
     # ------------------------------------------------------------------ pieces
     def encode_speech(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

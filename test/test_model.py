@@ -1,15 +1,17 @@
 """SpeechLLMModel on tiny real models: every adapter x fine-tuning scheme trains as its scheme says."""
 import argparse
 import copy
+import shutil
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from espnet_speechllm.adapter.linear import LinearAdapter
 from espnet_speechllm.encoder.abs_encoder import AbsEncoder
 from espnet_speechllm.llm.abs_llm import AbsLLM
 from espnet_speechllm.llm.prompt import PromptTemplate
-from espnet_speechllm.model import SpeechLLMModel
+from espnet_speechllm.model import BaseWeightsMismatchError, SpeechLLMModel
 from espnet_speechllm.tasks.speechllm import SpeechLLMTask
 
 ADAPTERS = {
@@ -297,3 +299,34 @@ def test_text_input_noise_corrupts_only_the_training_history(tiny_models, make_m
     args.model_conf = {"text_input_noise": 1.0}
     with pytest.raises(ValueError, match="text_input_noise"):
         SpeechLLMTask.build_model(args)
+
+
+def test_checkpoint_refuses_other_base_weights(tiny_models, make_model_args, tmp_path, caplog):
+    """A checkpoint records a digest of the base weights it leaves out; on a rebuilt LLM dir (same architecture,
+    other weights) loading fails naming that dir, unless allowed; ESPnet's checkpoint averaging keeps the digest."""
+    args = make_model_args(tiny_models, "lora", "lora", matching_weight=0.5)
+    state = SpeechLLMTask.build_model(args).state_dict()
+    digest = state["base_weights_digest"]
+    assert digest.shape == (2, 16) and bool(digest.all())  # both sides leave frozen weights out
+    assert torch.equal((digest + digest + digest) / 3, digest)  # average_nbest_models: sum, then / n
+    rebuilt = tmp_path / "llm"
+    shutil.copytree(f"{tiny_models}/llm", rebuilt)
+    weights = load_file(rebuilt / "model.safetensors")
+    save_file({k: v + 0.01 for k, v in weights.items()}, rebuilt / "model.safetensors", metadata={"format": "pt"})
+    on_rebuilt = copy.deepcopy(args)
+    on_rebuilt.llm_conf["model_dir"] = str(rebuilt)
+    model = SpeechLLMTask.build_model(on_rebuilt)
+    with pytest.raises(BaseWeightsMismatchError, match=f"llm was trained on other base weights .*{rebuilt}"):
+        model.load_state_dict(state)
+    model.allow_base_weight_mismatch = True
+    with caplog.at_level("WARNING"):
+        model.load_state_dict(state)
+    assert "other base weights" in caplog.text
+    caplog.clear()
+    old = {k: v for k, v in state.items() if k != "base_weights_digest"}  # made before digests existed
+    with caplog.at_level("WARNING"):
+        SpeechLLMTask.build_model(args).load_state_dict(old)
+    assert "records no base-weight digest" in caplog.text
+    full = copy.deepcopy(args)  # save_frozen_weights: the checkpoint holds every weight, no dir is relied on
+    full.model_conf = {"save_frozen_weights": True}
+    assert not bool(SpeechLLMTask.build_model(full).state_dict()["base_weights_digest"].any())

@@ -33,7 +33,7 @@ from espnet_speechllm.decode.config import BeamSearchConfig
 from espnet_speechllm.encoder.hf_speech_encoder import min_input_samples
 from espnet_speechllm.encoder.precomputed import restore_source_encoder
 from espnet_speechllm.tasks.speechllm import SpeechLLMTask
-from espnet_speechllm.utils.cli import UserError, make_parser, setup_logging
+from espnet_speechllm.utils.cli import UserError, make_parser, setup_logging, str2bool
 
 logger = logging.getLogger("speechllm_inference")
 
@@ -169,6 +169,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--nbest", type=int, default=None, help="hypotheses written per utterance (overrides "
                         "the config's nbest; at most beam_size)")
     parser.add_argument("--num_workers", type=int, default=1, help="data loader workers")
+    parser.add_argument("--allow_base_weight_mismatch", type=str2bool, default=False,
+                        help="load a model trained on other base weights than its model dirs hold now (warned)")
     parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
@@ -184,7 +186,8 @@ def main(argv=None) -> None:
     dtype = DTYPES[args.dtype]
 
     # Weights are read with torch.load(weights_only=True) (SpeechLLMTask.build_model_from_file).
-    model, train_args = SpeechLLMTask.build_model_from_file(args.train_config, args.model_file, device)
+    model, train_args = SpeechLLMTask.build_model_from_file(args.train_config, args.model_file, device,
+                                                            args.allow_base_weight_mismatch)
     restore_source_encoder(model)  # a model trained on dumped encoder outputs decodes audio with its encoder
     model.eval()
     decoder = SpeechLLMDecoder(model, config, dtype)

@@ -1,7 +1,7 @@
 """Speech encoder interface (as ESPnet's ``AbsEncoder`` and icefall's ``EncoderInterface``): what the model and the
 tools need of an encoder, so that an encoder is declared by its class, not probed for attributes."""
 from abc import ABC, abstractmethod
-from typing import Set, Tuple
+from typing import Optional, Set, Tuple
 
 import torch
 
@@ -25,6 +25,10 @@ class AbsEncoder(torch.nn.Module, ABC):
     def min_input_samples(self) -> int:
         """The fewest input samples the encoder can take (decoding pads shorter audio up to it)."""
         return 1
+
+    def base_model_dir(self) -> Optional[str]:
+        """The model dir whose frozen weights a checkpoint leaves out and relies on (None: none)."""
+        return None
 
     def reloadable_keys(self) -> Set[str]:
         """``state_dict`` keys (relative to this module) of frozen weights that are reloaded from a pretrained dir

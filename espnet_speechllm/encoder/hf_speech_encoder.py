@@ -136,6 +136,7 @@ class HFSpeechEncoder(AbsEncoder):
         overrides = dict(config_overrides or {})
         # Frozen weights that came from a dir are reloaded from it, so checkpoints may leave them out.
         self.weights_from_dir = model_dir is not None
+        self.model_dir = model_dir
         if model_dir is not None:
             config = AutoConfig.from_pretrained(local_model_dir(model_dir, "encoder_conf.model_dir"), **overrides)
             self.model = AutoModel.from_pretrained(model_dir, config=config)
@@ -184,6 +185,9 @@ class HFSpeechEncoder(AbsEncoder):
     def min_input_samples(self) -> int:
         config = self.model.config
         return receptive_field(config.conv_kernel, config.conv_stride)
+
+    def base_model_dir(self) -> Optional[str]:
+        return self.model_dir if self.reloadable_keys() else None
 
     def reloadable_keys(self) -> Set[str]:
         if not self.weights_from_dir:

@@ -106,6 +106,9 @@ class PrecomputedEncoder(AbsEncoder):
     def audio_input(self) -> AbsEncoder:
         return self.build_source()
 
+    def base_model_dir(self) -> Optional[str]:
+        return self.source_conf["model_dir"]  # the features, and so the adapter, are the source encoder's
+
     def forward(self, feats: torch.Tensor, feats_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         if feats.dim() != 3 or feats.size(-1) != self._output_size:
             raise ValueError(

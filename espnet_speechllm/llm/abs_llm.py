@@ -32,6 +32,10 @@ class AbsLLM(torch.nn.Module, ABC):
     def lm_head(self, hidden: torch.Tensor) -> torch.Tensor:
         """(..., D) hidden states -> (..., V) next-token logits."""
 
+    def base_model_dir(self) -> Optional[str]:
+        """The model dir whose frozen weights a checkpoint leaves out and relies on (None: none)."""
+        return None
+
     def reloadable_keys(self) -> Set[str]:
         """``state_dict`` keys (relative to this module) of frozen weights that are reloaded from a pretrained dir
         whenever the LLM is built, so checkpoints may leave them out. None by default."""

@@ -58,6 +58,7 @@ class HFCausalLM(AbsLLM):
             raise ValueError(f"llm_conf.weight_dtype={weight_dtype!r}; choose one of {sorted(DTYPES)}")
         self.tokenizer = load_tokenizer(model_dir)
         self.weights_from_dir = not random_init
+        self.model_dir = model_dir
         config = AutoConfig.from_pretrained(local_model_dir(model_dir, "llm_conf.model_dir"), **(config_overrides or {}))
         if random_init:
             self.model = AutoModelForCausalLM.from_config(config, dtype=DTYPES[weight_dtype],
@@ -98,6 +99,9 @@ class HFCausalLM(AbsLLM):
 
     def lm_head(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.model.get_output_embeddings()(hidden)
+
+    def base_model_dir(self) -> Optional[str]:
+        return self.model_dir if self.reloadable_keys() else None
 
     def reloadable_keys(self) -> Set[str]:
         if not self.weights_from_dir:

@@ -35,7 +35,7 @@ from espnet_speechllm.encoder.precomputed import PrecomputedEncoder
 from espnet_speechllm.finetune import count_parameters
 from espnet_speechllm.llm.hf_causal_lm import load_tokenizer
 from espnet_speechllm.loss.matching import MATCHING_KEYS, MatchingLoss
-from espnet_speechllm.model import SpeechLLMModel
+from espnet_speechllm.model import BaseWeightsMismatchError, SpeechLLMModel
 from espnet_speechllm.registry import (
     PRECOMPUTED,
     adapter_choices,
@@ -194,10 +194,12 @@ class SpeechLLMTask(AbsTask):
         return model
 
     @classmethod
-    def build_model_from_file(cls, config_file, model_file=None, device: str = "cpu"):
+    def build_model_from_file(cls, config_file, model_file=None, device: str = "cpu",
+                              allow_base_weight_mismatch: bool = False):
         """Build from ``config.yaml`` and load ``model_file`` with ``torch.load(weights_only=True)``.
 
-        Returns ``(model, args)`` like ESPnet's. Frozen pretrained weights come from the dirs in the config.
+        Returns ``(model, args)`` like ESPnet's. Frozen pretrained weights come from the dirs in the config; a
+        model file trained on other ones is refused unless ``allow_base_weight_mismatch`` (model.py).
         """
         import yaml
 
@@ -207,5 +209,9 @@ class SpeechLLMTask(AbsTask):
         model = cls.build_model(args)
         if model_file is not None:
             state = torch.load(model_file, map_location="cpu", weights_only=True)
-            model.load_state_dict(state, strict=True)
+            model.allow_base_weight_mismatch |= allow_base_weight_mismatch
+            try:
+                model.load_state_dict(state, strict=True)
+            except BaseWeightsMismatchError as e:
+                raise BaseWeightsMismatchError(f"{model_file}: {e}") from None
         return model.to(device), args
