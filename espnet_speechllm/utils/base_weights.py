@@ -19,14 +19,17 @@ import torch
 WHOLE_FILE_BYTES = 2 << 20  # files up to this size are hashed whole
 EDGE_BYTES = 1 << 20  # of larger files: the first and the last MB
 CHUNKS = 16
+# Files of a model dir that describe it without being read by the model (a model card, a training report).
+NOT_WEIGHTS = (".md", "pretrain_report.json")
 
 
 def model_dir_digest(model_dir: str) -> bytes:
-    """sha256 over the dir's files (not recursive): name, size and content or its first and last MB."""
+    """sha256 over the dir's files (not recursive; not READMEs or reports): name, size and content or its first and
+    last MB."""
     h = hashlib.sha256()
     for name in sorted(os.listdir(model_dir)):
         path = os.path.join(model_dir, name)
-        if not os.path.isfile(path) or name.startswith("."):
+        if not os.path.isfile(path) or name.startswith(".") or name.endswith(NOT_WEIGHTS):
             continue
         size = os.path.getsize(path)
         h.update(f"{name}\t{size}\n".encode())
