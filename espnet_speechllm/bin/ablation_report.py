@@ -19,7 +19,7 @@ import statistics
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from espnet_speechllm.bin.make_report import log_span_seconds, parse_train_log
+from espnet_speechllm.report.train_log import log_span_seconds, parse_train_log
 from espnet_speechllm.scoring.results_md import replace_section
 from espnet_speechllm.utils.cli import make_parser, run_main, setup_logging
 

@@ -14,10 +14,10 @@ from typing import List
 import numpy as np
 import torch
 
-from espnet_speechllm.bin.make_report import _pyplot
 from espnet_speechllm.data.audio import SAMPLE_RATE, load_audio
 from espnet_speechllm.data.kaldi_dir import read_kaldi_file
 from espnet_speechllm.encoder.precomputed import restore_source_encoder
+from espnet_speechllm.report.plots import pyplot
 from espnet_speechllm.tasks.speechllm import SpeechLLMTask
 from espnet_speechllm.utils.cli import UserError, make_parser, run_main, setup_logging
 
@@ -76,7 +76,7 @@ def main(argv=None) -> None:
     speech = load_audio(utt_id, entry)
     weights, tokens = attention_map(model, speech, transcript_ids(train_args, transcript))
     frame_seconds = (len(speech) / SAMPLE_RATE) / weights.shape[1]
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6, weights.shape[1] / 12), max(3, len(tokens) / 3)))
     ax.imshow(weights, aspect="auto", origin="upper", cmap="viridis", interpolation="nearest",
               extent=(0, weights.shape[1] * frame_seconds, len(tokens) - 0.5, -0.5))

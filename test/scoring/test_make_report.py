@@ -10,6 +10,9 @@ import pytest
 
 import espnet_speechllm
 from espnet_speechllm.bin import make_report
+from espnet_speechllm.report.plots import plot_train_curves
+from espnet_speechllm.report.results_report import exp_section, training_command
+from espnet_speechllm.report.train_log import log_launches, log_span_seconds, parse_train_log
 
 ENV = {**os.environ, "PYTHONPATH": str(Path(espnet_speechllm.__file__).resolve().parents[1])}
 DECODE = "decode_beam2_lp1.0"
@@ -144,7 +147,7 @@ def test_results_md_round_trip_and_plots(tmp_path, fake_exp):
 def test_parse_train_log_handwritten(tmp_path):
     log = tmp_path / "train.log"
     log.write_text(TRAIN_LOG)
-    epochs = make_report.parse_train_log(log)
+    epochs = parse_train_log(log)
     assert sorted(epochs) == [1, 2, 3]
     assert sorted(epochs[1]) == ["att_plot", "train", "valid"]
     assert epochs[1]["train"]["loss"] == 3.853 and epochs[1]["valid"]["acc"] == 0.262
@@ -155,8 +158,8 @@ def test_parse_train_log_handwritten(tmp_path):
     assert epochs[2]["train"]["loss"] == 2.736 and epochs[2]["valid"]["acc"] == 0.415
     assert epochs[2]["train"]["gpu_max_cached_mem_GB"] == 21.5
     assert epochs[3]["valid"]["loss_match"] == 0.31
-    assert make_report.log_span_seconds(log) == 2 * 3600 + 6 * 60 + 1
-    keys = make_report.plot_train_curves(epochs, tmp_path / "curves.png")
+    assert log_span_seconds(log) == 2 * 3600 + 6 * 60 + 1
+    keys = plot_train_curves(epochs, tmp_path / "curves.png")
     assert keys == ["loss", "acc", "loss_ce", "loss_match"]
     assert (tmp_path / "curves.png").stat().st_size > 2000
 
@@ -178,7 +181,7 @@ def test_parse_train_log_from_espnet_reporter(tmp_path):
         lines.append(f"[host] 2026-11-20 10:0{epoch}:00,000 (trainer:338) INFO: {reporter.log_message()}")
     log = tmp_path / "train.log"
     log.write_text("\n".join(lines) + "\n")
-    epochs = make_report.parse_train_log(log)
+    epochs = parse_train_log(log)
     assert epochs[2]["train"]["loss"] == pytest.approx(1.5, abs=1e-3)
     assert epochs[2]["train"]["acc"] == pytest.approx(0.4, abs=1e-3)
     assert epochs[1]["valid"]["loss"] == pytest.approx(3.5, abs=1e-3)
@@ -214,12 +217,12 @@ def test_wall_time_sums_the_launches_of_an_appended_train_log(tmp_path):
         "# python -m espnet_speechllm.bin.speechllm_train ...\n# Started at 2026-01-02 10:00:00 on host\n"
         "[h] 2026-01-02 10:00:40,1 (trainer:1) INFO: 2epoch results: [train] loss=1.0, [valid] acc=0.5\n"
         "# Ended (code 0) at Fri Jan  2 10:00:45 UTC 2026, elapsed time 45 seconds\n")
-    assert make_report.log_launches(log) == [60.0, 45.0]
-    assert sorted(make_report.parse_train_log(log)) == [1, 2]
+    assert log_launches(log) == [60.0, 45.0]
+    assert sorted(parse_train_log(log)) == [1, 2]
     exp = tmp_path / "exp" / "x"
     exp.mkdir(parents=True)
     (exp / "train.log").write_text(log.read_text())
-    md = "\n".join(make_report.exp_section(exp, tmp_path, None))
+    md = "\n".join(exp_section(exp, tmp_path, None))
     assert "- training: 2 epochs logged (last: 2)" in md and "- train.log wall time: 0:01:45 over 2 launches" in md
 
 
@@ -241,5 +244,5 @@ def test_command_is_the_users_stage9_command_relative_to_the_recipe():
     resume = ("#!/usr/bin/env bash\n# Resumes the training of this experiment (stage 9 of asr_llm.sh).\n"
               "cd /abs/egs2/synth_llm/asr1 || exit 1\nexport ASR_LLM_RESUME_SCRIPT=/abs/exp/asr_llm_train/run.sh\n"
               "exec ./asr_llm.sh --ngpu 0 --train_config conf/train.yaml --stage 9 --stop_stage 9 \"$@\"\n")
-    assert make_report.training_command(resume) == \
+    assert training_command(resume) == \
         "./asr_llm.sh --ngpu 0 --train_config conf/train.yaml --stage 9 --stop_stage 9"
