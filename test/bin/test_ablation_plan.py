@@ -2,7 +2,7 @@
 import pytest
 import yaml
 
-from espnet_speechllm.bin.ablation_plan import build_plan, merge
+from espnet_speechllm.report.ablation_plan import build_plan, merge
 
 
 def test_merge_overrides_and_deletes():
