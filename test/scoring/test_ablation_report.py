@@ -5,8 +5,8 @@ from pathlib import Path
 
 import yaml
 
-from espnet_speechllm.bin.ablation_report import read_walltime, write_report
 from espnet_speechllm.report.ablation_plan import build_plan
+from espnet_speechllm.report.ablation_tables import read_walltime, write_report
 from espnet_speechllm.scoring.results_md import read_sections, write_keeping_sections
 
 REFS = {"spk1-u1": "the cat sat on the mat", "spk1-u2": "a dog ran home"}  # 10 words
