@@ -17,7 +17,7 @@ Measured behaviour of sclite 2.10 that the parser accounts for:
 - sclite aligns with costs substitution 4, insertion 3, deletion 3, not a plain edit distance: in rare
   utterances its alignment has more errors than the minimum edit distance (on 20,000 random 4-word-alphabet
   pairs: 42 utterances, every one cheaper or equal under those costs, never fewer errors). The jiwer
-  cross-check in ``bin/score_wer.py`` accounts for exactly these.
+  cross-check in ``scoring/jiwer_check.py`` accounts for exactly these.
 """
 
 import logging

@@ -8,6 +8,7 @@ import pytest
 
 import espnet_speechllm
 from espnet_speechllm.bin import score_wer
+from espnet_speechllm.scoring.jiwer_check import cross_check
 from espnet_speechllm.scoring.sclite import parse_report, run_sclite, write_trn
 from espnet_speechllm.scoring.text_normalize import normalize_text, read_text
 
@@ -183,13 +184,13 @@ def test_cross_check_fails_on_real_disagreement(tmp_path, sclite_bin):
     write_trn(tmp_path / "hyp.trn", hyps, {"u1": "s", "u2": "s"})
     result = run_sclite(tmp_path / "ref.trn", tmp_path / "hyp.trn", tmp_path / "result.txt", sclite_bin)
     assert result.counts["Err"] == 1
-    score_wer.cross_check(sorted(refs), refs, hyps, ids, result, 0.01, "ok")  # agrees: no exception
+    cross_check(sorted(refs), refs, hyps, ids, result, 0.01, "ok")  # agrees: no exception
     # A report claiming one more insertion than the hypothesis has words cannot come from an alignment.
     result.counts["Err"] += 1
     result.counts["Ins"] += 1
     result.utt_scores[ids["u1"]] = (3, 0, 0, 1)
     with pytest.raises(ValueError, match=r"sclite and jiwer disagree.*\['u1'\]"):
-        score_wer.cross_check(sorted(refs), refs, hyps, ids, result, 0.01, "forged")
+        cross_check(sorted(refs), refs, hyps, ids, result, 0.01, "forged")
 
 
 def test_speakers_from_utt_id_prefix_without_utt2spk(tmp_path, score_set):
