@@ -14,6 +14,7 @@ from espnet_speechllm.bin import check_decode_reachability as tool
 from espnet_speechllm.bin.speechllm_inference import load_decode_config
 from espnet_speechllm.data.preprocess import TranscriptTokenizer
 from espnet_speechllm.decode.constraints import SearchConstraints
+from espnet_speechllm.decode.reachability import reachability, tokenize
 
 from .conftest import (
     DEV_SETS,
@@ -37,7 +38,7 @@ def dev_ids(vicuna_tokenizer, dev_refs):
     """Vicuna ids of every dev reference as the paper config trains (text_case: lower)."""
     assert yaml.safe_load(open(PAPER_TRAIN_YAML))["text_case"] == "lower"
     preprocess = TranscriptTokenizer(vicuna_tokenizer, text_case="lower")
-    return {s: tool.tokenize(refs, preprocess) for s, refs in dev_refs.items()}
+    return {s: tokenize(refs, preprocess) for s, refs in dev_refs.items()}
 
 
 def run_tool(*args, exit_code=0):
@@ -53,27 +54,27 @@ def run_tool(*args, exit_code=0):
 
 def test_the_paper_3gram_decoding_bans_correct_transcripts(dev_ids):
     config = load_decode_config(HF_3GRAM)
-    banned = {s: tool.reachability(dev_ids[s], config, [EOS]).banned for s in DEV_SETS}
+    banned = {s: reachability(dev_ids[s], config, [EOS]).banned for s in DEV_SETS}
     assert {s: len(b) for s, b in banned.items()} == {"dev_clean": 88, "dev_other": 88}  # 3.26% and 3.07%
     ban = banned["dev_clean"]["1462-170142-0042"]  # DON'T CRY DON'T CRY HE WHISPERED
     assert (ban.position, ban.rule, ban.ngram) == (6, "no_repeat_ngram_size=3", (1016, 29915, 29873))  # ▁don ' t
     # max_new_tokens 128 (the old value) leaves no room for EOS after the longest reference (131 tokens)
     config.max_new_tokens = 128
-    assert tool.reachability(dev_ids["dev_clean"], config, [EOS]).over_max_new_tokens == {"5338-24615-0002": 132}
+    assert reachability(dev_ids["dev_clean"], config, [EOS]).over_max_new_tokens == {"5338-24615-0002": 132}
 
 
 def test_the_default_reaches_every_dev_reference(dev_ids):
     config = load_decode_config(DEFAULT)
     assert (config.no_loop_ngram_size, config.no_repeat_ngram_size, config.max_new_tokens) == (6, 13, 256)
     for name in DEV_SETS:
-        result = tool.reachability(dev_ids[name], config, [EOS])
+        result = reachability(dev_ids[name], config, [EOS])
         assert result.unreachable == [] and result.num_refs == len(dev_ids[name])
     # the smaller n of each rule would ban some: the defaults are the smallest that ban none
     for smaller in (dict(no_loop_ngram_size=5), dict(no_repeat_ngram_size=12)):
         strict = load_decode_config(DEFAULT)
         for key, value in smaller.items():
             setattr(strict, key, value)
-        assert sum(len(tool.reachability(dev_ids[s], strict, [EOS]).banned) for s in DEV_SETS) > 0
+        assert sum(len(reachability(dev_ids[s], strict, [EOS]).banned) for s in DEV_SETS) > 0
 
 
 def test_the_default_still_cuts_loops(dev_ids, dev_refs, vicuna_tokenizer):
@@ -100,11 +101,11 @@ def test_duration_bound(dev_ids, tmp_path):
     config = load_decode_config(DEFAULT)
     ids = dict(list(dev_ids["dev_clean"].items())[:3])
     seconds = {u: 1.0 for u in ids}  # 6 tokens/s x 1 s + 10 = 16 tokens at most
-    result = tool.reachability(ids, config, [EOS], seconds)
+    result = reachability(ids, config, [EOS], seconds)
     assert result.over_duration_bound == {u: (len(t) + 1, 16, 1.0) for u, t in ids.items() if len(t) + 1 > 16}
     assert result.over_duration_bound
     with pytest.raises(ValueError, match="utt2dur has no duration for utterance '1272-128104-0002'"):
-        tool.reachability(ids, config, [EOS], {u: 1.0 for u in list(ids)[:2]}, source="utt2dur")
+        reachability(ids, config, [EOS], {u: 1.0 for u in list(ids)[:2]}, source="utt2dur")
 
 
 def test_command_line(tmp_path, caplog):
