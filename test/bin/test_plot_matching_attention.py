@@ -2,8 +2,8 @@
 import argparse
 import os
 
-from espnet_speechllm.bin.plot_matching_attention import transcript_ids
 from espnet_speechllm.llm.hf_causal_lm import load_tokenizer
+from espnet_speechllm.report.matching_attention import transcript_ids
 
 LLM_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                        "egs2/synth_llm/asr1/pretrained_models/llm")
