@@ -73,6 +73,7 @@ def build(train_config: str, encoder_dir: str, llm_dir: str, frozen_encoder: boo
     conf["encoder_conf"]["model_dir"], conf["llm_conf"]["model_dir"] = encoder_dir, llm_dir
     if frozen_encoder:
         conf["encoder_conf"]["finetune"] = "frozen"
+        conf["encoder_conf"].pop("precomputed_frontend", None)  # the probe runs the encoder on audio, once
     args = argparse.Namespace(**conf)
     args.output_dir = None
     return SpeechLLMTask.build_model(args), conf
