@@ -208,15 +208,16 @@ def write_index(model_dir, index_name: str, shard_pattern: str, fake: bool):
 @pytest.mark.parametrize("fake", [False, True], ids=["empty_shards", "fake_shards"])
 def test_check_pretrained_accepts_a_sharded_vicuna_dir(tmp_path, caplog, index_name, shard_pattern, fake):
     from espnet_speechllm.bin import check_pretrained
+    from espnet_speechllm.utils.pretrained_dirs import check_llm
 
     llm_dir = vicuna_copy(tmp_path)
     shards = write_index(llm_dir, index_name, shard_pattern, fake)
-    assert check_pretrained.check_llm(str(llm_dir)) == []
+    assert check_llm(str(llm_dir)) == []
     os.remove(llm_dir / shards[1])
-    assert check_pretrained.check_llm(str(llm_dir)) == [
+    assert check_llm(str(llm_dir)) == [
         f"{llm_dir}: shard {shards[1]} listed in {index_name} is missing (2 shards in all)"]
     os.remove(llm_dir / shards[0])
-    problems = check_pretrained.check_llm(str(llm_dir))
+    problems = check_llm(str(llm_dir))
     assert len(problems) == 2 and all(p.endswith(f"listed in {index_name} is missing (2 shards in all)")
                                       for p in problems)
     # the command: exit status 1, one line per missing shard
@@ -231,13 +232,13 @@ def test_check_pretrained_accepts_a_sharded_vicuna_dir(tmp_path, caplog, index_n
 
 
 def test_check_pretrained_names_a_broken_index(tmp_path):
-    from espnet_speechllm.bin import check_pretrained
+    from espnet_speechllm.utils.pretrained_dirs import check_llm
 
     llm_dir = vicuna_copy(tmp_path)
     (llm_dir / "model.safetensors.index.json").write_text("{\"metadata\": {}")
-    (problem,) = check_pretrained.check_llm(str(llm_dir))
+    (problem,) = check_llm(str(llm_dir))
     assert problem.startswith(f"{llm_dir}/model.safetensors.index.json: not a weights index (JSONDecodeError")
     os.remove(llm_dir / "model.safetensors.index.json")
     (llm_dir / "model-00001-of-00002.safetensors").write_bytes(b"")
-    (problem,) = check_pretrained.check_llm(str(llm_dir))
+    (problem,) = check_llm(str(llm_dir))
     assert "without model.safetensors.index.json or pytorch_model.bin.index.json" in problem
