@@ -169,6 +169,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--nbest", type=int, default=None, help="hypotheses written per utterance (overrides "
                         "the config's nbest; at most beam_size)")
     parser.add_argument("--num_workers", type=int, default=1, help="data loader workers")
+    parser.add_argument("--num_threads", type=int, default=0,
+                        help="torch CPU threads (0: torch's default, one per core; give cores / jobs when several "
+                        "decoding jobs share a machine)")
     parser.add_argument("--allow_base_weight_mismatch", type=str2bool, default=False,
                         help="load a model trained on other base weights than its model dirs hold now (warned)")
     parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -183,6 +186,8 @@ def main(argv=None) -> None:
     if args.ngpu > 1:
         raise UserError(f"--ngpu {args.ngpu}: a decoding job uses at most one GPU; run more jobs (--nj)")
     device = "cuda" if args.ngpu > 0 else "cpu"
+    if args.num_threads > 0:
+        torch.set_num_threads(args.num_threads)
     dtype = DTYPES[args.dtype]
 
     # Weights are read with torch.load(weights_only=True) (SpeechLLMTask.build_model_from_file).

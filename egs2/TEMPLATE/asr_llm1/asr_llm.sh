@@ -562,10 +562,15 @@ if runs 11; then
         _keys=()
         for n in $(seq "${_nj}"); do _keys+=("${_logdir}/keys.${n}.scp"); done
         utils/split_scp.sh "${_data}/wav.scp" "${_keys[@]}"
-        log "decoding ${dset}: ${_nj} jobs; logs: ${_logdir}/asr_inference.*.log"
+        # CPU jobs share this machine's cores: torch's default of one thread per core in each job
+        # oversubscribes them (several times slower); a GPU job needs one.
+        _threads=1
+        [ "${_decode_ngpu}" -eq 0 ] && _threads=$(( $(nproc) / _nj > 1 ? $(nproc) / _nj : 1 ))
+        log "decoding ${dset}: ${_nj} jobs, ${_threads} CPU thread(s) each; logs: ${_logdir}/asr_inference.*.log"
         # shellcheck disable=SC2086
         ${decode_cmd} --gpu "${_decode_ngpu}" JOB=1:"${_nj}" "${_logdir}/asr_inference.JOB.log" \
             ${python} -m espnet_speechllm.bin.speechllm_inference \
+            --num_threads "${_threads}" \
             --config "${inference_config}" \
             --train_config "${asr_exp}/config.yaml" \
             --model_file "${asr_exp}/${inference_model}" \
