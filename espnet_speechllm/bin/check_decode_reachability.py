@@ -21,6 +21,7 @@ import argparse
 import sys
 from typing import List, Optional
 
+from espnet_speechllm.decode.config import load_decode_config
 from espnet_speechllm.utils.cli import make_parser, run_main, setup_logging
 
 
@@ -48,7 +49,6 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(argv)
     setup_logging(args.log_level)
     # Imported here: --help does not load torch and the task.
-    from espnet_speechllm.bin.speechllm_inference import load_decode_config
     from espnet_speechllm.decode.reachability import check_references
 
     config = load_decode_config(args.decode_config)

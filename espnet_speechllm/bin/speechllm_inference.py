@@ -21,15 +21,14 @@ import logging
 import os
 import sys
 import time
-from typing import Dict, List, Optional, TextIO
+from typing import Dict, List, TextIO
 
 import torch
-import yaml
 from espnet2.utils.types import str2triple_str
 
 from espnet_speechllm.data.audio import SAMPLE_RATE
 from espnet_speechllm.decode.beam_search import BeamSearch, Hypothesis
-from espnet_speechllm.decode.config import BeamSearchConfig
+from espnet_speechllm.decode.config import BeamSearchConfig, load_decode_config
 from espnet_speechllm.encoder.hf_speech_encoder import min_input_samples
 from espnet_speechllm.encoder.precomputed import restore_source_encoder
 from espnet_speechllm.tasks.speechllm import SpeechLLMTask
@@ -38,22 +37,6 @@ from espnet_speechllm.utils.cli import UserError, make_parser, setup_logging, st
 logger = logging.getLogger("speechllm_inference")
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def load_decode_config(path: Optional[str], nbest: Optional[int] = None) -> BeamSearchConfig:
-    """``BeamSearchConfig`` from a YAML file (None: defaults); ``nbest`` overrides the file's."""
-    conf = {}
-    if path:
-        with open(path, encoding="utf-8") as f:
-            conf = yaml.safe_load(f) or {}
-        if not isinstance(conf, dict):
-            raise UserError(f"{path}: expected a mapping of decoding options, got {type(conf).__name__}")
-    if nbest is not None:
-        conf["nbest"] = nbest
-    try:
-        return BeamSearchConfig.from_dict(conf)
-    except ValueError as e:
-        raise UserError(f"{path or 'decoding options'}: {e}") from e
 
 
 class HypothesisWriter:

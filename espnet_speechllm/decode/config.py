@@ -6,7 +6,9 @@ decoding config reads the same in both, and the decoder's output equals ``genera
 """
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
+
+import yaml
 
 from espnet_speechllm.utils.cli import UserError
 
@@ -124,3 +126,19 @@ class BeamSearchConfig:
             return self.max_new_tokens
         limit = int(-(-self.max_tokens_per_second * seconds // 1)) + self.max_tokens_constant
         return max(1, min(limit, self.max_new_tokens))
+
+
+def load_decode_config(path: Optional[str], nbest: Optional[int] = None) -> BeamSearchConfig:
+    """``BeamSearchConfig`` from a YAML file (None: defaults); ``nbest`` overrides the file's."""
+    conf = {}
+    if path:
+        with open(path, encoding="utf-8") as f:
+            conf = yaml.safe_load(f) or {}
+        if not isinstance(conf, dict):
+            raise UserError(f"{path}: expected a mapping of decoding options, got {type(conf).__name__}")
+    if nbest is not None:
+        conf["nbest"] = nbest
+    try:
+        return BeamSearchConfig.from_dict(conf)
+    except ValueError as e:
+        raise UserError(f"{path or 'decoding options'}: {e}") from e

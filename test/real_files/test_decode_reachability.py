@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from espnet_speechllm.bin import check_decode_reachability as tool
-from espnet_speechllm.bin.speechllm_inference import load_decode_config
 from espnet_speechllm.data.preprocess import TranscriptTokenizer
+from espnet_speechllm.decode.config import load_decode_config
 from espnet_speechllm.decode.constraints import SearchConstraints
 from espnet_speechllm.decode.reachability import reachability, tokenize
 
