@@ -29,9 +29,9 @@ import torch
 import yaml
 from espnet2.schedulers.warmup_lr import WarmupLR
 
-from espnet_speechllm.bin.dump_encoder_feats import length_batches
 from espnet_speechllm.data.audio import SAMPLE_RATE, load_audio
 from espnet_speechllm.data.kaldi_dir import read_kaldi_file
+from espnet_speechllm.encoder.dump import length_batches
 from espnet_speechllm.llm.hf_causal_lm import load_tokenizer
 from espnet_speechllm.llm.prompt import DEFAULT_TEMPLATE
 from espnet_speechllm.pretrain.text_lm import PretrainSampler, copy_accuracy

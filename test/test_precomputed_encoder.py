@@ -14,6 +14,7 @@ import yaml
 from espnet_speechllm.bin import dump_encoder_feats
 from espnet_speechllm.data.audio import load_audio
 from espnet_speechllm.data.kaldi_dir import read_kaldi_file
+from espnet_speechllm.encoder.dump import build_frozen_encoder
 from espnet_speechllm.encoder.hf_speech_encoder import HFSpeechEncoder
 from espnet_speechllm.encoder.precomputed import PrecomputedEncoder, dump_dir_name, restore_source_encoder
 from espnet_speechllm.tasks.speechllm import SpeechLLMTask
@@ -36,7 +37,7 @@ def dumped(tiny_models, speech_corpus, tmp_path_factory):
 
 
 def test_dump_equals_encoder_run_alone(dumped, tiny_models):
-    encoder = dump_encoder_feats.build_frozen_encoder(dumped["config"])
+    encoder = build_frozen_encoder(dumped["config"])
     feats = dict(kaldiio.load_scp(f"{dumped['feats']}/feats.scp"))
     assert list(feats) == sorted(dumped["wavs"])  # utterance order, like every Kaldi file of the dir
     frames = dict(line.split() for line in open(f"{dumped['feats']}/utt2num_frames"))
@@ -103,7 +104,7 @@ def test_only_frozen_encoders(tiny_models, tmp_path):
     config.write_text(yaml.safe_dump({"encoder": "hubert", "encoder_conf": {"model_dir": f"{tiny_models}/encoder",
                                                                             "finetune": "lora"}}))
     with pytest.raises(ValueError, match="only a frozen encoder"):
-        dump_encoder_feats.build_frozen_encoder(str(config))
+        build_frozen_encoder(str(config))
 
 
 @pytest.mark.parametrize("kind", ["encoder_outputs", "frontend_outputs"])
