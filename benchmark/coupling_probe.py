@@ -163,7 +163,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm_dirs", required=True, help="comma-separated HF LLM dirs (with tokenizer)")
     p.add_argument("--train_configs", default="conf/train.yaml",
                    help="comma-separated training YAMLs: adapter/LoRA/matching/optim settings, each a row")
-    p.add_argument("--train_dir", default="dump/raw/train_final", help="dumped training data dir")
+    p.add_argument("--train_dir", default="dump/raw/train_final",
+                   help="training data dir(s), comma-separated (e.g. also data/pretrain_encoder: more sentences)")
     p.add_argument("--dev_dir", default="dump/raw/dev", help="dumped dev data dir")
     p.add_argument("--num_train", type=int, default=3000, help="training utterances (unaugmented ones first)")
     p.add_argument("--steps", type=int, default=1000)
@@ -185,7 +186,8 @@ def main(argv=None) -> None:
     dev_audio = load_set(args.dev_dir, 0, args.seed)
     noisy_copy_table(llm_dirs, [t for _, _, t in dev_audio], [float(v) for v in args.noise_levels.split(",")])
     # Augmented copies (speed, noise, edges) carry a prefix in their id: take the plain utterances.
-    train_audio = [u for u in load_set(args.train_dir, 0, args.seed) if "-" not in u[0].split("_")[0]]
+    train_audio = [u for d in args.train_dir.split(",") for u in load_set(d, 0, args.seed)
+                   if "-" not in u[0].split("_")[0]]
     train_audio = train_audio[: args.num_train]
     cached = {}
     for encoder_dir in encoder_dirs:
