@@ -19,7 +19,7 @@ SYNTH_CONF = os.path.join(REPO, "egs2", "synth_llm", "asr1", "conf")
 def synth_sets(tmp_path_factory):
     """Kaldi text of test_clean / test_other / test_nonspeech_edges / nonspeech_test as synth_corpus --preset
     default makes them, and the stand-in LLM's tokenizer (stage 7: sentencepiece BPE on the LLM text pool)."""
-    from espnet_speechllm.bin.synth_corpus import PRESETS
+    from espnet_speechllm.datagen.corpus_plan import PRESETS
     from espnet_speechllm.datagen.sentences import make_pools
     from espnet_speechllm.pretrain.tokenizer import train_llama_tokenizer
 
