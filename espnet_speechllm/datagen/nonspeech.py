@@ -22,6 +22,8 @@ NOISE_KINDS = ("white", "pink", "brown")
 KINDS = NOISE_KINDS + ("tone", "chord", "sweep", "hum", "noise_tone", "reversed_speech")
 # peak level range in dBFS
 LEVEL_RANGE = (-35.0, -3.0)
+# the splits of a non-speech corpus (datagen/nonspeech_corpus.py), each {utt: (wav.scp entry, category)}
+SPLITS = ("train", "test", "bank")
 
 
 @dataclass
