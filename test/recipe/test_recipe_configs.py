@@ -15,8 +15,8 @@ import pytest
 import torch
 import yaml
 
-from espnet_speechllm.bin.make_tiny_models import merge_config
 from espnet_speechllm.decode.config import load_decode_config
+from espnet_speechllm.pretrain.tiny_config import merge_config
 from espnet_speechllm.report.ablation_plan import build_plan
 from espnet_speechllm.tasks.speechllm import SpeechLLMTask
 from espnet_speechllm.utils.reference_configs import HUBERT_LARGE_LL60K, vicuna_7b_config
