@@ -5,7 +5,7 @@ The scheme is chosen independently for the speech encoder and the LLM. LoRA come
 own forward and state-dict layout (LoRA weights appear as ``...q_proj.lora_A.default.weight``).
 """
 import logging
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Set
 
 import torch
 from peft import LoraConfig, inject_adapter_in_model
@@ -81,3 +81,16 @@ def count_parameters(module: torch.nn.Module) -> Dict[str, int]:
     total = sum(p.numel() for p in module.parameters())
     trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
     return {"total": total, "trainable": trainable}
+
+
+class FrozenWeightsFromDir:
+    """For a component wrapping an HF model (``self.model``) loaded from ``self.model_dir`` (when
+    ``self.weights_from_dir``): its frozen weights are reloaded from that dir, so checkpoints leave them out."""
+
+    def reloadable_keys(self) -> Set[str]:
+        if not self.weights_from_dir:
+            return set()
+        return {f"model.{n}" for n, p in self.model.named_parameters() if not p.requires_grad}
+
+    def base_model_dir(self) -> Optional[str]:
+        return self.model_dir if self.reloadable_keys() else None

@@ -271,7 +271,9 @@ def test_the_model_needs_only_the_component_interfaces():
     loss, stats, weight = model(speech, speech_lengths, text, text_lengths)
     loss.backward()
     assert torch.isfinite(loss) and int(weight) == 2 and model.encoder.proj.weight.grad is not None
-    assert set(model.state_dict()) == {n for n, _ in model.named_parameters()}  # nothing to reload from a dir
+    state = model.state_dict()  # nothing to reload from a dir: every parameter, and a digest of no base weights
+    assert set(state) == {n for n, _ in model.named_parameters()} | {"base_weights_digest"}
+    assert not bool(state["base_weights_digest"].any())
     emb, emb_lengths = model.encode_speech(speech, speech_lengths)
     prefix, mask = model.build_prefix(emb, emb_lengths)
     # [BOS] h i | 20 -> 10 and 12 -> 6 speech frames | o k

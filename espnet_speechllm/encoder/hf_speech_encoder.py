@@ -13,7 +13,7 @@ false / false (group-norm front-end: such models are fed zero-padded waveforms w
 import json
 import logging
 import os
-from typing import Any, Dict, Optional, Set, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 import transformers
@@ -21,7 +21,7 @@ from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
 
 from espnet_speechllm.data.audio import SAMPLE_RATE
 from espnet_speechllm.encoder.abs_encoder import AbsEncoder
-from espnet_speechllm.finetune import apply_finetune_scheme
+from espnet_speechllm.finetune import FrozenWeightsFromDir, apply_finetune_scheme
 from espnet_speechllm.utils.local_dir import local_model_dir
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def min_input_samples(encoder: AbsEncoder) -> int:
     return encoder.min_input_samples()
 
 
-class HFSpeechEncoder(AbsEncoder):
+class HFSpeechEncoder(FrozenWeightsFromDir, AbsEncoder):
     """Waveform (B, S) -> hidden states (B, T, D) and frame lengths, honouring padding.
 
     Args:
@@ -185,14 +185,6 @@ class HFSpeechEncoder(AbsEncoder):
     def min_input_samples(self) -> int:
         config = self.model.config
         return receptive_field(config.conv_kernel, config.conv_stride)
-
-    def base_model_dir(self) -> Optional[str]:
-        return self.model_dir if self.reloadable_keys() else None
-
-    def reloadable_keys(self) -> Set[str]:
-        if not self.weights_from_dir:
-            return set()
-        return {f"model.{n}" for n, p in self.model.named_parameters() if not p.requires_grad}
 
     def train(self, mode: bool = True):
         # A frozen encoder stays in eval mode: no dropout, layerdrop or time masking on a model we do

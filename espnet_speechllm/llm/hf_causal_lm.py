@@ -1,12 +1,12 @@
 """Causal LLM from a local HF dir (vicuna-7b-v1.5 / Llama layout) with its tokenizer and prompt template."""
 import logging
-from typing import Any, Dict, Optional, Set
+from typing import Any, Dict, Optional
 
 import torch
 import transformers
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from espnet_speechllm.finetune import apply_finetune_scheme
+from espnet_speechllm.finetune import FrozenWeightsFromDir, apply_finetune_scheme
 from espnet_speechllm.llm.abs_llm import AbsLLM
 from espnet_speechllm.llm.prompt import DEFAULT_TEMPLATE, PromptTemplate
 from espnet_speechllm.utils.local_dir import local_model_dir
@@ -25,7 +25,7 @@ def load_tokenizer(model_dir: str):
     return tokenizer
 
 
-class HFCausalLM(AbsLLM):
+class HFCausalLM(FrozenWeightsFromDir, AbsLLM):
     """Wraps ``AutoModelForCausalLM`` + ``AutoTokenizer`` from ``model_dir``.
 
     Args:
@@ -99,11 +99,3 @@ class HFCausalLM(AbsLLM):
 
     def lm_head(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.model.get_output_embeddings()(hidden)
-
-    def base_model_dir(self) -> Optional[str]:
-        return self.model_dir if self.reloadable_keys() else None
-
-    def reloadable_keys(self) -> Set[str]:
-        if not self.weights_from_dir:
-            return set()
-        return {f"model.{n}" for n, p in self.model.named_parameters() if not p.requires_grad}
