@@ -32,7 +32,7 @@ from espnet_speechllm.encoder.precomputed import (
 )
 from espnet_speechllm.registry import build_encoder, train_encoder
 from espnet_speechllm.utils.cli import MissingInputError, UserError
-from espnet_speechllm.utils.fingerprint import fingerprint
+from espnet_speechllm.utils.fingerprint import fingerprint, model_dir_fingerprints
 
 logger = logging.getLogger(__name__)
 
@@ -80,9 +80,7 @@ def input_fingerprints(data_dir: str, model_dir: Optional[str]) -> Dict[str, str
     """What the dump is made from: the data dir's key files and the model dir's config and weights."""
     prints = {"data_dir": fingerprint(data_dir)}
     if model_dir and os.path.isdir(model_dir):
-        for name in sorted(os.listdir(model_dir)):
-            if name.endswith((".json", ".safetensors", ".bin")):
-                prints[name] = fingerprint(os.path.join(model_dir, name))
+        prints.update(model_dir_fingerprints(model_dir))
     return prints
 
 

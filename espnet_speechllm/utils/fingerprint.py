@@ -5,6 +5,7 @@ the same name; ``bin/fingerprint.py`` (its ``--help``) lists what each kind of i
 """
 import hashlib
 import os
+from typing import Dict
 
 HEAD_BYTES = 1 << 20
 KEY_FILES = ("wav.scp", "text", "utt2spk", "utt2num_samples", "segments", "feats.scp")
@@ -31,6 +32,18 @@ def file_fingerprint(path: str) -> str:
     if size <= 2 * HEAD_BYTES:
         return f"sha256={_sha256(path)}"
     return f"size={size} sha256_first_last_mb={_sha256(path, head_tail=True)}"
+
+
+# Files of a model dir that describe it without being read by the model (a model card, a training report).
+NOT_MODEL_FILES = (".md", "pretrain_report.json")
+
+
+def model_dir_fingerprints(model_dir: str) -> Dict[str, str]:
+    """``{file name: fingerprint}`` of what a model dir's model is built from: its config, tokenizer and weight
+    files (not recursive; hidden files, READMEs and reports left out)."""
+    return {name: file_fingerprint(os.path.join(model_dir, name)) for name in sorted(os.listdir(model_dir))
+            if os.path.isfile(os.path.join(model_dir, name)) and not name.startswith(".")
+            and not name.endswith(NOT_MODEL_FILES)}
 
 
 def fingerprint(path: str) -> str:
