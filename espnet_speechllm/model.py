@@ -80,7 +80,7 @@ class SpeechLLMModel(AbsESPnetModel):
         # The base weights a checkpoint relies on, per side, travel inside it (utils/base_weights.py).
         self.base_dirs = {side: None if save_frozen_weights else getattr(self, side).base_model_dir()
                           for side in BASE_SIDES}
-        self.register_buffer("base_weights_digest", torch.stack([digest_tensor(self.base_dirs[s]) for s in BASE_SIDES]))
+        self.register_buffer(DIGEST_KEY, torch.stack([digest_tensor(self.base_dirs[s]) for s in BASE_SIDES]))
         self.allow_base_weight_mismatch = allow_base_weight_mismatch
 
     # ------------------------------------------------------------------ checkpoints
@@ -170,8 +170,10 @@ class SpeechLLMModel(AbsESPnetModel):
         text = text[:, : int(text_lengths.max())] if text.size(1) else text
         speech_emb, speech_lengths_out = self.encode_speech(speech, speech_lengths)  # (B, T', D)
         text_emb = self.llm.embed(text)  # (B, L, D)
+        history = self._noisy_history(text)
+        history_emb = text_emb if history is text else self.llm.embed(history)  # embedded once without noise
         inputs, mask, labels = self.build_training_inputs(speech_emb, speech_lengths_out, text, text_lengths,
-                                                          self.llm.embed(self._noisy_history(text)))
+                                                          history_emb)
 
         logits, targets = self._target_logits(inputs, mask, labels)  # (N, V), (N,)
         loss_ce = F.cross_entropy(logits.float(), targets)
