@@ -111,6 +111,22 @@ def greedy_wer(model, dev, tokenizer) -> float:
     return 100 * jiwer.wer([t for _, t in dev], hyps)
 
 
+@torch.no_grad()
+def adapter_ctc_wer(model, dev, tokenizer) -> float:
+    """Greedy CTC WER of the adapter frames read against the LLM's embedding table (adapter_ctc_conf only)."""
+    model.eval()
+    hyps = []
+    for i in range(0, len(dev), 25):
+        frames, lengths, _, _ = collate(dev[i : i + 25], tokenizer)
+        emb, emb_lengths = model.adapter(frames, lengths)
+        best = model.adapter_ctc.logits(emb, model.llm.embedding_table()).argmax(-1)  # (B, T')
+        for row, n in zip(best, emb_lengths):
+            ids = torch.unique_consecutive(row[:n]).tolist()
+            hyps.append(tokenizer.decode([t for t in ids if t != model.adapter_ctc.blank_id]).strip())
+    model.train()
+    return 100 * jiwer.wer([t for _, t in dev], hyps)
+
+
 def train_pair(args, train_config: str, encoder_dir: str, llm_dir: str, train, dev) -> Dict[str, float]:
     torch.manual_seed(args.seed)
     model, conf = build(train_config, encoder_dir, llm_dir, frozen_encoder=True)
@@ -138,8 +154,10 @@ def train_pair(args, train_config: str, encoder_dir: str, llm_dir: str, train, d
             acc, mismatched = valid_accuracy(model, dev, tokenizer)
             print(f"  step {step:5d} ({time.time() - t0:5.0f} s): valid acc {acc:.3f}, acc_mismatched "
                   f"{mismatched:.3f}", flush=True)
-    return {"acc": acc, "acc_mismatched": mismatched, "wer": greedy_wer(model, dev[: args.decode_utts], tokenizer),
-            "train_s": time.time() - t0}
+    dev = dev[: args.decode_utts]
+    ctc_wer = adapter_ctc_wer(model, dev, tokenizer) if model.adapter_ctc is not None else float("nan")
+    return {"acc": acc, "acc_mismatched": mismatched, "wer": greedy_wer(model, dev, tokenizer),
+            "ctc_wer": ctc_wer, "train_s": time.time() - t0}
 
 
 def noisy_copy_table(llm_dirs: List[str], sentences: List[str], levels: List[float]) -> None:
@@ -200,12 +218,12 @@ def main(argv=None) -> None:
         print(f"{train_config}: encoder {encoder_dir} + LLM {llm_dir}:", flush=True)
         rows.append((train_config, encoder_dir, llm_dir,
                      train_pair(args, train_config, encoder_dir, llm_dir, *cached[encoder_dir])))
-    print(f"\n| training YAML | encoder | LLM | valid acc | acc_mismatched | dev greedy WER | train time (s) |  "
-          f"({args.steps} steps)")
-    print("|---|---|---|---|---|---|---|")
+    print(f"\n| training YAML | encoder | LLM | valid acc | acc_mismatched | dev greedy WER | adapter-CTC WER | "
+          f"train time (s) |  ({args.steps} steps)")
+    print("|---|---|---|---|---|---|---|---|")
     for train_config, encoder_dir, llm_dir, r in rows:
         print(f"| {train_config} | {encoder_dir} | {llm_dir} | {r['acc']:.3f} | {r['acc_mismatched']:.3f} | "
-              f"{r['wer']:.1f} | {r['train_s']:.0f} |")
+              f"{r['wer']:.1f} | {r['ctc_wer']:.1f} | {r['train_s']:.0f} |")
 
 
 if __name__ == "__main__":

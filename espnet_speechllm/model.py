@@ -19,6 +19,7 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 from espnet_speechllm.adapter.abs_adapter import AbsAdapter
 from espnet_speechllm.encoder.abs_encoder import AbsEncoder
 from espnet_speechllm.llm.abs_llm import AbsLLM
+from espnet_speechllm.loss.adapter_ctc import AdapterCTCLoss
 from espnet_speechllm.loss.matching import MatchingLoss
 from espnet_speechllm.utils.base_weights import digest_tensor, short_hex
 from espnet_speechllm.utils.cli import UserError
@@ -41,6 +42,8 @@ class SpeechLLMModel(AbsESPnetModel):
         encoder, adapter, llm: the three components (built by ``SpeechLLMTask.build_model``).
         matching_loss: optional ``MatchingLoss`` (Sec. 2.2); its term is added to CE times
             ``matching_weight``.
+        adapter_ctc: optional ``AdapterCTCLoss`` (loss/adapter_ctc.py, not in the paper): CTC of the adapter
+            frames against the LLM's embedding table; its term is added times ``adapter_ctc_weight``.
         save_frozen_weights: if False (default), frozen weights that were loaded from a pretrained dir
             are left out of checkpoints and reloaded from that dir when the model is built (a LoRA
             checkpoint of HuBERT-large + Vicuna-7B is then tens of MB, not 14 GB).
@@ -58,6 +61,8 @@ class SpeechLLMModel(AbsESPnetModel):
         llm: AbsLLM,
         matching_loss: Optional[MatchingLoss] = None,
         matching_weight: float = 0.0,
+        adapter_ctc: Optional[AdapterCTCLoss] = None,
+        adapter_ctc_weight: float = 0.0,
         save_frozen_weights: bool = False,
         text_input_noise: float = 0.0,
         allow_base_weight_mismatch: bool = False,
@@ -71,6 +76,8 @@ class SpeechLLMModel(AbsESPnetModel):
         self.llm = llm
         self.matching_loss = matching_loss
         self.matching_weight = matching_weight
+        self.adapter_ctc = adapter_ctc
+        self.adapter_ctc_weight = adapter_ctc_weight
         self.register_buffer("_before_ids", torch.tensor(llm.prompt.before_ids, dtype=torch.long), persistent=False)
         self.register_buffer("_after_ids", torch.tensor(llm.prompt.after_ids, dtype=torch.long), persistent=False)
         self._reloadable_keys = set()
@@ -192,6 +199,10 @@ class SpeechLLMModel(AbsESPnetModel):
             else:
                 # Only non-speech here: nothing to match, but DDP needs every parameter in the graph.
                 loss = loss + 0.0 * sum(p.sum() for p in self.matching_loss.parameters())
+        if self.adapter_ctc is not None:
+            ctc = self.adapter_ctc(speech_emb, speech_lengths_out, text, text_lengths, self.llm.embedding_table())
+            loss = loss + self.adapter_ctc_weight * ctc["loss"]
+            stats.update(loss_adapter_ctc=ctc["loss"].detach())
         stats["loss"] = loss.detach()
         loss, stats, weight = force_gatherable((loss, stats, batch_size), loss.device)
         return loss, stats, weight

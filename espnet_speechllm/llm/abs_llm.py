@@ -24,6 +24,10 @@ class AbsLLM(torch.nn.Module, ABC):
     def embed(self, token_ids: torch.Tensor) -> torch.Tensor:
         """(B, L) ids -> (B, L, D) input embeddings (ids < 0 are padding, embedded as id 0)."""
 
+    def embedding_table(self) -> torch.Tensor:
+        """(V, D) input embedding weights (the adapter-CTC loss scores frames against them)."""
+        return self.embed(torch.arange(len(self.tokenizer), device=next(self.parameters()).device))
+
     @abstractmethod
     def decoder_forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, L, D) input embeddings and (B, L) attention mask -> (B, L, D) last hidden states."""

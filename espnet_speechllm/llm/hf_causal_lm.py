@@ -94,6 +94,9 @@ class HFCausalLM(FrozenWeightsFromDir, AbsLLM):
     def embed(self, token_ids: torch.Tensor) -> torch.Tensor:
         return self.model.get_input_embeddings()(token_ids.clamp(min=0))
 
+    def embedding_table(self) -> torch.Tensor:
+        return self.model.get_input_embeddings().weight
+
     def decoder_forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model.get_decoder()(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
 

@@ -34,6 +34,7 @@ from espnet_speechllm.encoder.abs_encoder import AbsEncoder
 from espnet_speechllm.encoder.precomputed import PrecomputedEncoder
 from espnet_speechllm.finetune import count_parameters
 from espnet_speechllm.llm.hf_causal_lm import load_tokenizer
+from espnet_speechllm.loss.adapter_ctc import ADAPTER_CTC_KEYS, AdapterCTCLoss
 from espnet_speechllm.loss.matching import MATCHING_KEYS, MatchingLoss
 from espnet_speechllm.model import BaseWeightsMismatchError, SpeechLLMModel
 from espnet_speechllm.registry import (
@@ -94,6 +95,13 @@ class SpeechLLMTask(AbsTask):
             action=NestedDictAction,
             default=dict(),
             help=f"Matching loss (paper Sec. 2.2): keys {list(MATCHING_KEYS)}; weight 0 (default) disables it",
+        )
+        group.add_argument(
+            "--adapter_ctc_conf",
+            action=NestedDictAction,
+            default=dict(),
+            help=f"CTC of the adapter frames against the LLM's embedding table (loss/adapter_ctc.py; not in the "
+            f"paper): keys {list(ADAPTER_CTC_KEYS)}; weight 0 (default) disables it; blank_id defaults to the unk token",
         )
         group.add_argument(
             "--model_conf", action=NestedDictAction, default=dict(), help="SpeechLLMModel options (save_frozen_weights)"
@@ -180,9 +188,11 @@ class SpeechLLMTask(AbsTask):
             raise ValueError(f"matching_loss_conf: unknown key(s) {unknown}; allowed: {list(MATCHING_KEYS)}")
         weight = float(match_conf.pop("weight", 0.0))
         matching = MatchingLoss(llm.hidden_size, **match_conf) if weight > 0 else None
+        adapter_ctc, ctc_weight = build_adapter_ctc(getattr(args, "adapter_ctc_conf", None) or {}, llm)
         model = build_component(
             SpeechLLMModel, getattr(args, "model_conf", None) or {}, "model_conf",
             encoder=encoder, adapter=adapter, llm=llm, matching_loss=matching, matching_weight=weight,
+            adapter_ctc=adapter_ctc, adapter_ctc_weight=ctc_weight,
         )
         report = parameter_report(model)
         log_parameter_report(report)
@@ -215,3 +225,19 @@ class SpeechLLMTask(AbsTask):
             except BaseWeightsMismatchError as e:
                 raise BaseWeightsMismatchError(f"{model_file}: {e}") from None
         return model.to(device), args
+
+
+def build_adapter_ctc(conf: dict, llm) -> Tuple[Optional[AdapterCTCLoss], float]:
+    """``adapter_ctc_conf`` -> (loss module or None, weight). The blank defaults to the LLM tokenizer's unk."""
+    conf = dict(conf)
+    unknown = sorted(set(conf) - set(ADAPTER_CTC_KEYS))
+    if unknown:
+        raise ValueError(f"adapter_ctc_conf: unknown key(s) {unknown}; allowed: {list(ADAPTER_CTC_KEYS)}")
+    weight = float(conf.pop("weight", 0.0))
+    if weight <= 0:
+        return None, 0.0
+    if conf.get("blank_id") is None:
+        conf["blank_id"] = llm.tokenizer.unk_token_id
+        if conf["blank_id"] is None:
+            raise ValueError("adapter_ctc_conf: the LLM's tokenizer has no unk token; give blank_id")
+    return AdapterCTCLoss(**conf), weight
