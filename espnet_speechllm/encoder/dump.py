@@ -128,7 +128,7 @@ def dump(encoder: torch.nn.Module, wav_scp: Dict[str, str], num_samples: Dict[st
 
 
 def dump_encoder_outputs(train_config: str, data_dir: str, out_dir: str, dtype: str = "float16",
-                         batch_seconds: float = 200.0, device: str = "cpu", force: bool = False) -> None:
+                         batch_seconds: float = 10.0, device: str = "cpu", force: bool = False) -> None:
     """The whole step: skips a dump done with these settings, refuses one without a marker unless ``force``."""
     name, conf, frontend_only = encoder_to_dump(train_config)
     marker = DoneMarker(os.path.join(out_dir, ".done"), dump_settings(name, conf, frontend_only, dtype, data_dir),
