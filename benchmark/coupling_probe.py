@@ -34,6 +34,7 @@ from espnet_speechllm.data.kaldi_dir import read_kaldi_file
 from espnet_speechllm.encoder.dump import length_batches
 from espnet_speechllm.llm.hf_causal_lm import load_tokenizer
 from espnet_speechllm.llm.prompt import DEFAULT_TEMPLATE
+from espnet_speechllm.loss.adapter_ctc import greedy_ctc_ids
 from espnet_speechllm.pretrain.text_lm import PretrainSampler, copy_accuracy
 from espnet_speechllm.tasks.speechllm import SpeechLLMTask
 
@@ -115,14 +116,11 @@ def greedy_wer(model, dev, tokenizer) -> float:
 def adapter_ctc_wer(model, dev, tokenizer) -> float:
     """Greedy CTC WER of the adapter frames read against the LLM's embedding table (adapter_ctc_conf only)."""
     model.eval()
-    hyps = []
-    for i in range(0, len(dev), 25):
-        frames, lengths, _, _ = collate(dev[i : i + 25], tokenizer)
-        emb, emb_lengths = model.adapter(frames, lengths)
-        best = model.adapter_ctc.logits(emb, model.llm.embedding_table()).argmax(-1)  # (B, T')
-        for row, n in zip(best, emb_lengths):
-            ids = torch.unique_consecutive(row[:n]).tolist()
-            hyps.append(tokenizer.decode([t for t in ids if t != model.adapter_ctc.blank_id]).strip())
+    frames, lengths, _, _ = collate(dev, tokenizer)
+    emb, emb_lengths = model.adapter(frames, lengths)
+    best = model.adapter_ctc.logits(emb, model.llm.embedding_table()).argmax(-1)  # (B, T')
+    hyps = [tokenizer.decode(greedy_ctc_ids(row[:n], model.adapter_ctc.blank_id)).strip()
+            for row, n in zip(best, emb_lengths)]
     model.train()
     return 100 * jiwer.wer([t for _, t in dev], hyps)
 

@@ -27,6 +27,7 @@ from espnet_speechllm.data.kaldi_dir import read_kaldi_file
 from espnet_speechllm.encoder.dump import length_batches
 from espnet_speechllm.encoder.hf_speech_encoder import HFSpeechEncoder
 from espnet_speechllm.llm.hf_causal_lm import load_tokenizer
+from espnet_speechllm.loss.adapter_ctc import greedy_ctc_ids
 
 
 def load_set(data_dir: str, n: int, seed: int) -> List[Tuple[str, object, str]]:
@@ -55,8 +56,7 @@ def greedy_wer_cer(head, items, tokenizer, blank: int) -> Tuple[float, float]:
     hyps = []
     with torch.no_grad():
         for frames, _, _ in items:
-            ids = torch.unique_consecutive(head(frames).argmax(-1)).tolist()
-            hyps.append(tokenizer.decode([t for t in ids if t != blank]).strip())
+            hyps.append(tokenizer.decode(greedy_ctc_ids(head(frames).argmax(-1), blank)).strip())
     refs = [text for _, _, text in items]
     return 100 * jiwer.wer(refs, hyps), 100 * jiwer.cer(refs, hyps)
 

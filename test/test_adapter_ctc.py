@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from espnet_speechllm.loss.adapter_ctc import AdapterCTCLoss
+from espnet_speechllm.loss.adapter_ctc import AdapterCTCLoss, greedy_ctc_ids
 from espnet_speechllm.tasks.speechllm import SpeechLLMTask
 
 
@@ -21,6 +21,9 @@ def test_frames_equal_to_the_embeddings_score_low_and_shuffled_ones_high():
     right = loss(frames, lengths, text, text_lengths, table)["loss"]
     wrong = loss(frames, lengths, torch.tensor([[12, 3, 5, 9], [7, 12, -1, -1]]), text_lengths, table)["loss"]
     assert right < 0.1 and wrong > 10 * right, (float(right), float(wrong))
+    # Greedy read-out: the blank between the two 7s keeps them apart, repeats merge, blanks go.
+    best = loss.logits(frames, table).argmax(-1)
+    assert [greedy_ctc_ids(best[b, :n], 0) for b, n in enumerate(lengths)] == [[3, 7, 7, 12], [5, 9]]
 
 
 def test_blank_in_a_transcript_is_refused():

@@ -16,12 +16,17 @@ seen and learnt to skip. Non-speech utterances (empty transcripts) teach all-bla
 Cosine, not dot product: the loss fixes the direction of each frame; the scale is left to the matching loss's
 MSE and to CE. Lengths too short for their transcript are zeroed (``zero_infinity``), and counted in the stats.
 """
-from typing import Dict
+from typing import Dict, List
 
 import torch
 import torch.nn.functional as F
 
 ADAPTER_CTC_KEYS = ("weight", "temperature", "blank_id")
+
+
+def greedy_ctc_ids(best: torch.Tensor, blank_id: int) -> List[int]:
+    """Greedy CTC read-out of one utterance's (T,) best classes: repeats merged, then blanks dropped."""
+    return [t for t in torch.unique_consecutive(best).tolist() if t != blank_id]
 
 
 class AdapterCTCLoss(torch.nn.Module):
