@@ -19,10 +19,10 @@ ARGS = [
     "--inference_config", "conf/decode_greedy.yaml",
     "--stop_stage", "12",
 ]
-# Measured on this run: test_clean WER 41.7 and 45.6 % (two runs) with its own speech (62.2 % after 5 epochs
-# instead of 15), and 103.3 and 105.0 % with another utterance's: a model that ignores the audio writes fluent
-# other sentences.
-WER_BOUND = 55.0
+# Measured on this run, with the adapter CTC of conf/train_ci.yaml: test_clean WER 28.3 % with its own speech and
+# 103.9 % with another utterance's (without the adapter CTC: 41.7 and 45.6 % in two runs): a model that ignores the
+# audio writes fluent other sentences.
+WER_BOUND = 45.0
 SWAPPED_WER_FLOOR = 90.0
 
 
