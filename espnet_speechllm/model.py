@@ -202,7 +202,7 @@ class SpeechLLMModel(AbsESPnetModel):
         if self.adapter_ctc is not None:
             ctc = self.adapter_ctc(speech_emb, speech_lengths_out, text, text_lengths, self.llm.embedding_table())
             loss = loss + self.adapter_ctc_weight * ctc["loss"]
-            stats.update(loss_adapter_ctc=ctc["loss"].detach())
+            stats.update(loss_adapter_ctc=ctc["loss"].detach(), adapter_ctc_too_short=ctc["too_short"].float())
         stats["loss"] = loss.detach()
         loss, stats, weight = force_gatherable((loss, stats, batch_size), loss.device)
         return loss, stats, weight

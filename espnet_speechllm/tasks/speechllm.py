@@ -182,13 +182,10 @@ class SpeechLLMTask(AbsTask):
         llm = build_llm(args.llm, args.llm_conf)
         adapter = build_adapter(args.adapter, args.adapter_conf, input_size=encoder.output_size(),
                                 output_size=llm.hidden_size)
-        match_conf = dict(getattr(args, "matching_loss_conf", None) or {})
-        unknown = sorted(set(match_conf) - set(MATCHING_KEYS))
-        if unknown:
-            raise ValueError(f"matching_loss_conf: unknown key(s) {unknown}; allowed: {list(MATCHING_KEYS)}")
-        weight = float(match_conf.pop("weight", 0.0))
+        weight, match_conf = loss_weight_and_conf(getattr(args, "matching_loss_conf", None), MATCHING_KEYS,
+                                                  "matching_loss_conf")
         matching = MatchingLoss(llm.hidden_size, **match_conf) if weight > 0 else None
-        adapter_ctc, ctc_weight = build_adapter_ctc(getattr(args, "adapter_ctc_conf", None) or {}, llm)
+        adapter_ctc, ctc_weight = build_adapter_ctc(getattr(args, "adapter_ctc_conf", None), llm)
         model = build_component(
             SpeechLLMModel, getattr(args, "model_conf", None) or {}, "model_conf",
             encoder=encoder, adapter=adapter, llm=llm, matching_loss=matching, matching_weight=weight,
@@ -227,13 +224,18 @@ class SpeechLLMTask(AbsTask):
         return model.to(device), args
 
 
-def build_adapter_ctc(conf: dict, llm) -> Tuple[Optional[AdapterCTCLoss], float]:
-    """``adapter_ctc_conf`` -> (loss module or None, weight). The blank defaults to the LLM tokenizer's unk."""
-    conf = dict(conf)
-    unknown = sorted(set(conf) - set(ADAPTER_CTC_KEYS))
+def loss_weight_and_conf(conf: Optional[dict], keys: Sequence[str], name: str) -> Tuple[float, dict]:
+    """An auxiliary loss's ``*_conf`` -> (its weight, 0 when absent; the other options). Unknown keys are errors."""
+    conf = dict(conf or {})
+    unknown = sorted(set(conf) - set(keys))
     if unknown:
-        raise ValueError(f"adapter_ctc_conf: unknown key(s) {unknown}; allowed: {list(ADAPTER_CTC_KEYS)}")
-    weight = float(conf.pop("weight", 0.0))
+        raise ValueError(f"{name}: unknown key(s) {unknown}; allowed: {list(keys)}")
+    return float(conf.pop("weight", 0.0)), conf
+
+
+def build_adapter_ctc(conf: Optional[dict], llm) -> Tuple[Optional[AdapterCTCLoss], float]:
+    """``adapter_ctc_conf`` -> (loss module or None, weight). The blank defaults to the LLM tokenizer's unk."""
+    weight, conf = loss_weight_and_conf(conf, ADAPTER_CTC_KEYS, "adapter_ctc_conf")
     if weight <= 0:
         return None, 0.0
     if conf.get("blank_id") is None:
