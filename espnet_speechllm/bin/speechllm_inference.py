@@ -27,7 +27,7 @@ import torch
 from espnet2.utils.types import str2triple_str
 
 from espnet_speechllm.data.audio import SAMPLE_RATE
-from espnet_speechllm.decode.beam_search import BeamSearch, Hypothesis
+from espnet_speechllm.decode.beam_search import BeamSearch, CTCInputs, Hypothesis
 from espnet_speechllm.decode.config import BeamSearchConfig, load_decode_config
 from espnet_speechllm.encoder.hf_speech_encoder import min_input_samples
 from espnet_speechllm.encoder.precomputed import restore_source_encoder
@@ -92,6 +92,9 @@ class SpeechLLMDecoder:
         self.dtype = dtype
         model.llm.model.to(dtype)
         self.search = BeamSearch(model.llm.model, config)
+        if config.ctc_weight > 0 and getattr(model, "adapter_ctc", None) is None:
+            raise UserError(f"ctc_weight={config.ctc_weight} (joint CTC decoding) needs a model trained with "
+                            "adapter_ctc_conf (the CTC of the adapter frames); set ctc_weight: 0 for this model")
         self.max_positions = model.llm.max_positions
         self.min_samples = min_input_samples(model.encoder)
 
@@ -130,10 +133,15 @@ class SpeechLLMDecoder:
                     and self.dtype != torch.float32 else contextlib.nullcontext())
         with autocast:
             speech_emb, emb_lengths = self.model.encode_speech(speech, speech_lengths)  # (B, T', D)
+        ctc = None
+        if self.config.ctc_weight > 0:
+            adapter_ctc = self.model.adapter_ctc
+            log_probs = adapter_ctc.logits(speech_emb, self.model.llm.embedding_table()).log_softmax(-1)  # (B, T', V)
+            ctc = CTCInputs(log_probs, emb_lengths, adapter_ctc.blank_id)
         inputs_embeds, mask = self.model.build_prefix(speech_emb, emb_lengths)  # (B, P, D), (B, P)
         seconds = (speech_lengths.float() / SAMPLE_RATE).tolist()
         budgets = self.budgets(utt_ids, seconds, mask.sum(dim=1).tolist())
-        return self.search(inputs_embeds.to(self.dtype), mask, torch.tensor(budgets, device=device))
+        return self.search(inputs_embeds.to(self.dtype), mask, torch.tensor(budgets, device=device), ctc)
 
 
 def get_parser() -> argparse.ArgumentParser:

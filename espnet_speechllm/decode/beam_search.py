@@ -18,6 +18,7 @@ import torch
 
 from espnet_speechllm.decode.config import BeamSearchConfig
 from espnet_speechllm.decode.constraints import SearchConstraints
+from espnet_speechllm.decode.ctc_prefix import CTCPrefixRows
 from espnet_speechllm.decode.prefix_attention import (
     SharedPrefixKV,
     shared_prefix_attention,
@@ -109,6 +110,14 @@ class _PrefixLM:
         return out.logits[:, -1, :].float()  # (N, V)
 
 
+class CTCInputs(NamedTuple):
+    """CTC posteriors for joint decoding: log_probs (B, T, V) over the LLM's tokens, lengths (B,), the blank."""
+
+    log_probs: torch.Tensor
+    lengths: torch.Tensor
+    blank_id: int
+
+
 class BeamSearch:
     """Batched beam search (greedy search for ``beam_size == 1``) over a causal LM from prefix embeddings.
 
@@ -146,6 +155,7 @@ class BeamSearch:
         inputs_embeds: torch.Tensor,
         attention_mask: torch.Tensor,
         max_new_tokens: int | torch.Tensor | list[int] | None = None,
+        ctc: "CTCInputs | None" = None,
     ) -> list[list[Hypothesis]]:
         """Decode a batch of prefixes.
 
@@ -153,6 +163,8 @@ class BeamSearch:
             inputs_embeds: ``(B, T, D)`` prefix embeddings, LEFT-padded, in the model's dtype.
             attention_mask: ``(B, T)`` 1 on prefix positions, 0 on (left) padding.
             max_new_tokens: int or ``(B,)`` per-utterance token budget (EOS included); None: the config's.
+            ctc: CTC posteriors over the LLM's vocabulary for joint CTC/attention decoding (used when
+                ``config.ctc_weight > 0``; then beam 1 runs as a beam search of width 1).
 
         Returns:
             For each utterance, its ``nbest`` hypotheses, best first.
@@ -166,6 +178,13 @@ class BeamSearch:
         if not bool(attention_mask[:, -1].all()):
             raise ValueError("the prefix batch must be LEFT-padded: attention_mask[:, -1] must be all 1")
         max_len = self._budgets(max_new_tokens, batch_size, inputs_embeds.device)  # (B,)
+        if self.config.ctc_weight > 0:
+            if ctc is None:
+                raise ValueError(f"ctc_weight={self.config.ctc_weight} needs CTC posteriors (ctc=CTCInputs(...))")
+            if ctc.log_probs.shape[0] != batch_size or ctc.log_probs.shape[-1] < self.model.config.vocab_size:
+                raise ValueError(f"CTC posteriors {tuple(ctc.log_probs.shape)} do not match {batch_size} "
+                                 f"utterances and the LLM's {self.model.config.vocab_size} tokens")
+            return self._beam(inputs_embeds, attention_mask, max_len, ctc)
         if self.config.beam_size == 1:
             return self._greedy(inputs_embeds, attention_mask, max_len)
         return self._beam(inputs_embeds, attention_mask, max_len)
@@ -181,6 +200,13 @@ class BeamSearch:
         if int(max_len.min()) < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_len.tolist()}")
         return max_len.contiguous()
+
+    def _no_speech(self, logp: torch.Tensor) -> torch.Tensor:
+        """Rows whose LLM ends at once with probability above ``no_speech_threshold``: (N, V) -> (N,) bool."""
+        threshold = self.config.no_speech_threshold
+        if threshold is None:
+            return torch.zeros(logp.shape[0], dtype=torch.bool, device=logp.device)
+        return logp[:, self.eos_ids].exp().sum(dim=-1) > threshold
 
     def _banned(self, history: torch.Tensor, vocab_size: int) -> torch.Tensor | None:
         """Forbidden next tokens (HF NoRepeatNGram + MinNewTokens processors, the loop rule): (N, t) -> (N, V)."""
@@ -206,6 +232,8 @@ class BeamSearch:
             processed = logits if banned is None else logits.masked_fill(banned, float("-inf"))
             next_tokens = processed.argmax(dim=-1)  # (U,)
             logp = torch.log_softmax(logits, dim=-1)  # (U, V)
+            if t == 0:
+                next_tokens = torch.where(self._no_speech(logp), self.eos_ids[0], next_tokens)
             sum_logp = sum_logp + logp.gather(1, next_tokens[:, None])[:, 0]
             tokens[:, t] = next_tokens
             is_eos = torch.isin(next_tokens, eos)  # (U,)
@@ -227,8 +255,10 @@ class BeamSearch:
     # ------------------------------------------------------------------------------------------------------------
     # beam search
 
-    def _beam(self, inputs_embeds, attention_mask, max_len) -> list[list[Hypothesis]]:
-        """HF ``_beam_search`` over the live utterances (U), K beams each, C candidates per step."""
+    def _beam(self, inputs_embeds, attention_mask, max_len, ctc: "CTCInputs | None" = None
+              ) -> list[list[Hypothesis]]:
+        """HF ``_beam_search`` over the live utterances (U), K beams each, C candidates per step; with ``ctc``,
+        each token's log-probability is the joint CTC/attention score (``decode/ctc_prefix.py``)."""
         cfg = self.config
         device = inputs_embeds.device
         num_utts = inputs_embeds.shape[0]
@@ -255,12 +285,25 @@ class BeamSearch:
         # early_stopping="never" bounds a running beam's score with the longest possible length
         best_len = max_len.double() ** length_penalty if early_stopping == "never" and length_penalty > 0 else None
         results: list[list[Hypothesis]] = [[] for _ in range(num_utts)]
+        prefix_scorer = None
+        if ctc is not None:
+            prefix_scorer = CTCPrefixRows(ctc.log_probs[:, :, :vocab], ctc.lengths, ctc.blank_id, self.eos_ids[0],
+                                          beam, cfg.ctc_pre_beam)
 
         for t in range(budget):
             num_live = utt.shape[0]
             logp = torch.log_softmax(logits, dim=-1)  # (U*K, V); (U, V) at t == 0
             if t == 0:
                 logp = logp.repeat_interleave(beam, dim=0)  # (U*K, V) every beam sees the same prefix
+            silent = self._no_speech(logp) if t == 0 else None  # (U*K,)
+            if prefix_scorer is not None:
+                ctc_scores = prefix_scorer.scores(utt, logp)  # (U*K, V)
+                ctc_scores[:, self.eos_ids[1:]] = ctc_scores[:, self.eos_ids[:1]]  # every EOS ends the same way
+                logp = CTCPrefixRows.combine(logp, ctc_scores, cfg.ctc_weight)
+            if silent is not None and bool(silent.any()):
+                end_logp = logp[silent, self.eos_ids[0]]
+                logp[silent] = float("-inf")
+                logp[silent, self.eos_ids[0]] = end_logp
             banned = self._banned(run_seq[:, :, :t].reshape(num_live * beam, t), vocab)
             if banned is not None:
                 logp = logp.masked_fill(banned, float("-inf"))
@@ -280,6 +323,8 @@ class BeamSearch:
             run_seq = cand_seq.gather(1, next_index[:, :, None].expand(-1, -1, budget))  # (U, K, L)
             run_score = cand_run_score.gather(1, next_index)  # (U, K)
             src_beam = cand_beam.gather(1, next_index)  # (U, K)
+            if prefix_scorer is not None:
+                prefix_scorer.select(utt, src_beam, run_seq[:, :, t])
 
             # candidates that ended (among the top K) compete with the finished hypotheses
             fin_cand = cand_score / (float(t + 1) ** length_penalty)  # (U, C)

@@ -41,6 +41,15 @@ class BeamSearchConfig:
         max_tokens_per_second: if set, the per-utterance token limit used by the inference tool is
             ``ceil(max_tokens_per_second * seconds) + max_tokens_constant`` (capped by max_new_tokens).
         max_tokens_constant: see max_tokens_per_second.
+        ctc_weight: joint CTC/attention decoding (not in the paper): each token is scored
+            ``(1 - ctc_weight) * log p_LLM + ctc_weight * CTC prefix score`` with the CTC posteriors of the adapter
+            frames (the model needs ``adapter_ctc_conf``); 0 disables it, 1 is CTC alone under the LLM's pre-beam.
+        ctc_pre_beam: with ``ctc_weight``, CTC-score only the LLM's ``ctc_pre_beam`` best tokens of each beam
+            (0: the whole vocabulary; ESPnet's partial scoring, for large vocabularies such as Vicuna's 32000).
+        no_speech_threshold: when the LLM's probability of ending at once (EOS as the first token) exceeds it, the
+            utterance decodes to the empty hypothesis whatever the CTC says (Whisper's no-speech gate, here on the
+            LLM's own EOS). It keeps joint CTC decoding from spelling out non-speech that the CTC half-reads as
+            words (reversed speech). None disables it.
         shared_prefix_kv: implementation choice, not a search setting. True: the prefix keys/values are kept
             once per utterance and shared by its beams (K times less KV memory and copying; equal to ``generate``
             up to float rounding). False: an HF cache with a copy per beam and ``generate``'s attention kernels;
@@ -60,6 +69,9 @@ class BeamSearchConfig:
     pad_token_id: int | None = None
     max_tokens_per_second: float | None = None
     max_tokens_constant: int = 10
+    ctc_weight: float = 0.0
+    ctc_pre_beam: int = 0
+    no_speech_threshold: float | None = None
     shared_prefix_kv: bool = True
 
     def __post_init__(self) -> None:
@@ -110,6 +122,19 @@ class BeamSearchConfig:
             raise UserError(f"eos_token_id must be an int or a non-empty list of ints, got {eos!r}")
         if self.max_tokens_per_second is not None and self.max_tokens_per_second <= 0:
             raise UserError(f"max_tokens_per_second must be > 0 or null, got {self.max_tokens_per_second!r}")
+        if isinstance(self.ctc_weight, bool) or not isinstance(self.ctc_weight, (int, float)) \
+                or not 0.0 <= self.ctc_weight <= 1.0:
+            raise UserError(f"ctc_weight must be a number in [0, 1] (0 disables joint CTC decoding), got "
+                            f"{self.ctc_weight!r}")
+        self.ctc_weight = float(self.ctc_weight)
+        if not isinstance(self.ctc_pre_beam, int) or self.ctc_pre_beam < 0:
+            raise UserError(f"ctc_pre_beam must be an int >= 0 (0: score every token), got {self.ctc_pre_beam!r}")
+        thr = self.no_speech_threshold
+        if thr is not None and (isinstance(thr, bool) or not isinstance(thr, (int, float)) or not 0.0 < thr < 1.0):
+            raise UserError(f"no_speech_threshold must be a probability in (0, 1) or null, got {thr!r}")
+        if thr is not None and self.min_new_tokens > 0:
+            raise UserError(f"no_speech_threshold={thr} decodes non-speech to the empty hypothesis, which "
+                            f"min_new_tokens={self.min_new_tokens} forbids: set one of them to null / 0")
         if not isinstance(self.shared_prefix_kv, bool):
             raise UserError(f"shared_prefix_kv must be true or false, got {self.shared_prefix_kv!r}")
         if not isinstance(self.max_tokens_constant, int) or self.max_tokens_constant < 0:

@@ -141,3 +141,24 @@ def test_an_utterance_the_encoder_cannot_take_is_named(experiment, tmp_path):
     wav_scp = write_wavs(tmp_path / "data", [1.0, 0.01])  # utt1: 160 samples
     with pytest.raises(ValueError, match=r"utterance 'utt1' has 160 samples \(0.010 s\); the encoder needs at least 400"):
         run(experiment, wav_scp, tmp_path / "out", DECODE, "--batch_size", "1")
+
+
+def test_joint_ctc_decoding_needs_the_adapter_ctc(experiment, tmp_path):
+    wav_scp = write_wavs(tmp_path / "data", [1.0])
+    with pytest.raises(ValueError, match="ctc_weight=0.3.*adapter_ctc_conf"):
+        run(experiment, wav_scp, tmp_path / "out", dict(DECODE, ctc_weight=0.3))
+
+
+def test_joint_ctc_decoding_runs_on_a_model_with_the_adapter_ctc(tiny_models, make_model_args, tmp_path):
+    """Joint decoding through the inference tool: the model's adapter CTC gives the posteriors."""
+    args = make_model_args(tiny_models, "frozen", "lora", use_preprocessor=True, text_case="keep")
+    args.adapter_ctc_conf = {"weight": 1.0}
+    torch.manual_seed(0)
+    model = SpeechLLMTask.build_model(args).eval()
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "config.yaml").write_text(yaml.safe_dump(vars(args)))
+    torch.save(model.state_dict(), exp / "valid.acc.ave.pth")
+    wav_scp = write_wavs(tmp_path / "data", [0.8, 1.6])
+    run(exp, wav_scp, tmp_path / "out", dict(beam_size=2, max_new_tokens=20, ctc_weight=0.5), "--batch_size", "2")
+    assert set(read(tmp_path / "out" / "1best_recog" / "token_int")) == {"utt0", "utt1"}
