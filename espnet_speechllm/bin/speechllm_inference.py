@@ -136,7 +136,7 @@ class SpeechLLMDecoder:
         ctc = None
         if self.config.ctc_weight > 0:
             adapter_ctc = self.model.adapter_ctc
-            log_probs = adapter_ctc.logits(speech_emb, self.model.llm.embedding_table()).log_softmax(-1)  # (B, T', V)
+            log_probs = adapter_ctc.log_probs(speech_emb, self.model.llm.embedding_table())  # (B, T', V)
             ctc = CTCInputs(log_probs, emb_lengths, adapter_ctc.blank_id)
         inputs_embeds, mask = self.model.build_prefix(speech_emb, emb_lengths)  # (B, P, D), (B, P)
         seconds = (speech_lengths.float() / SAMPLE_RATE).tolist()

@@ -11,8 +11,6 @@ ESPnet's batched prefix scorer (``CTCPrefixScoreTH``) does the arithmetic. It as
 utterances with a fixed number of hypotheses each, while the beam search drops finished utterances; this class
 keeps the scorer's rows for all utterances of the batch and gives the search the rows of the live ones.
 """
-from typing import Optional
-
 import torch
 from espnet.nets.ctc_prefix_score import CTCPrefixScoreTH
 
@@ -69,8 +67,6 @@ class CTCPrefixRows:
         self.history = torch.cat((self.history[rows], new_tokens.reshape(-1, 1)), dim=1)
 
     @staticmethod
-    def combine(lm_logp: torch.Tensor, ctc_scores: Optional[torch.Tensor], ctc_weight: float) -> torch.Tensor:
+    def combine(lm_logp: torch.Tensor, ctc_scores: torch.Tensor, ctc_weight: float) -> torch.Tensor:
         """The joint score of each next token: (N, V) each -> (N, V)."""
-        if ctc_scores is None:
-            return lm_logp
         return (1.0 - ctc_weight) * lm_logp + ctc_weight * ctc_scores

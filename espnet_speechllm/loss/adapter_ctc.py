@@ -49,13 +49,17 @@ class AdapterCTCLoss(torch.nn.Module):
         table = F.normalize(embedding_table.detach().float(), dim=-1)
         return F.normalize(speech.float(), dim=-1) @ table.T / self.temperature
 
+    def log_probs(self, speech: torch.Tensor, embedding_table: torch.Tensor) -> torch.Tensor:
+        """(B, T', D) adapter outputs -> (B, T', V) CTC log-posteriors (training loss and joint decoding)."""
+        return self.logits(speech, embedding_table).log_softmax(-1)
+
     def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor, text: torch.Tensor,
                 text_lengths: torch.Tensor, embedding_table: torch.Tensor) -> Dict[str, torch.Tensor]:
         valid = torch.arange(text.size(1), device=text.device)[None, :] < text_lengths[:, None]  # (B, L)
         if bool(((text == self.blank_id) & valid).any()):
             raise ValueError(f"adapter_ctc_conf.blank_id={self.blank_id} occurs in a transcript: choose a token "
                              "that plain text never contains (e.g. the tokenizer's unk)")
-        log_probs = self.logits(speech, embedding_table).log_softmax(-1)  # (B, T', V)
+        log_probs = self.log_probs(speech, embedding_table)  # (B, T', V)
         too_short = speech_lengths < text_lengths
         loss = F.ctc_loss(log_probs.transpose(0, 1), text.clamp(min=0), speech_lengths, text_lengths,
                           blank=self.blank_id, reduction="sum", zero_infinity=True)
